@@ -1,0 +1,52 @@
+# Two commands a new user needs: `make demo` and `make test`. Everything they rely on is
+# installed from here (a .venv, the package and its extras, Debian's chromium when root).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+EXTRAS ?= test
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: demo test lint bench env browser clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -U pip
+	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# Browser tests drive Debian's chromium (never a downloaded browser). Installed when
+# root; otherwise the browser tests skip themselves and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+	else echo "chromium not found and not root: browser tests will be skipped"; fi
+
+test: env browser
+	$(BIN)/python -m pytest
+
+lint: env
+	$(BIN)/ruff check .
+
+# HEADLESS=1 executes the quickstart notebook and prints the best trial; otherwise
+# JupyterLab opens on it (the URL is printed).
+demo: env
+ifeq ($(HEADLESS),1)
+	$(BIN)/python notebooks/run.py notebooks/quickstart.ipynb
+else
+	$(BIN)/jupyter lab notebooks/quickstart.ipynb --no-browser \
+	  $$( [ "$$(id -u)" = 0 ] && echo --allow-root )
+endif
+
+bench: env
+	$(BIN)/python -m pip install -q -e ".[bench]"
+	$(BIN)/python bench/overhead.py
+
+clean:
+	rm -rf $(VENV) hpo_scans tests/artifacts .pytest_cache

@@ -1,0 +1,31 @@
+"""The examples in docstrings run (they are what users copy first)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["hpo_widgets.space", "hpo_widgets.trial", "hpo_widgets.scan", "hpo_widgets.store",
+           "hpo_widgets.strategies.grid", "hpo_widgets.strategies.random"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
+
+
+def test_import_is_cheap():
+    import subprocess
+    import sys
+
+    code = ("import sys, hpo_widgets; heavy = [m for m in ('tensorflow', 'keras', 'bqplot', "
+            "'ipywidgets', 'dask', 'distributed', 'pandas', 'sklearn', 'torch', 'optuna') "
+            "if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
