@@ -29,3 +29,23 @@ def test_import_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_readme_quickstart_runs_as_written(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    quickstart = blocks[0]
+    assert "hw.Scan(" in quickstart and "scan.results" in quickstart
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    exec(compile(quickstart, "README.md", "exec"), ns)
+    scan = ns["scan"]
+    assert scan.status == "finished" and scan.message == "stopped"
+    assert scan.counts["running"] == 0
+    assert (tmp_path / "hpo_scans" / "mlp" / "trials.sqlite").exists()
+    talos = blocks[1]
+    exec(compile("import hpo_widgets as hw\n" + talos, "README.md", "exec"), ns)
+    assert ns["space"]["units"].values == [32, 64, 128]
