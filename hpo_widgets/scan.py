@@ -347,6 +347,7 @@ class Scan:
 
         self._store = Store(self.path)
         self._load_stored()
+        self._next_id = max(self._trials, default=-1) + 1
         self._store.update_meta(self._meta())
         self.strategy.bind(seed=self.seed, minimize=self.minimize)
         if self.pruner is not None:
@@ -776,7 +777,8 @@ class Scan:
         return params
 
     def _launch(self, runner: Any, params: dict[str, Any]) -> tuple[Trial, TrialHandle, Any]:
-        tid = max(self._trials, default=-1) + 1
+        tid = self._next_id
+        self._next_id += 1
         trial = Trial(id=tid, params=params, status="running", started=time.time())
         self._store.add(trial)
         with self._lock:
