@@ -179,6 +179,15 @@ class _DaskRunner:
         pass
 
 
+def _in_kernel() -> bool:
+    """Whether we run in a Jupyter kernel (where widgets have a front end)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+    return getattr(shell, "kernel", None) is not None
+
+
 def _is_dask_client(obj: Any) -> bool:
     return type(obj).__module__.startswith("distributed") and hasattr(obj, "submit") \
         and hasattr(obj, "scheduler_info")
@@ -293,9 +302,10 @@ class Scan:
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.mode = mode
-        self.strategy = make_strategy(strategy)
+        self._strategy = make_strategy(strategy)
+        self._strategy.validate(self._space)
         self.pruner = make_pruner(pruner)
-        self.max_trials = self._check_max_trials(max_trials)
+        self._max_trials = self._check_max_trials(max_trials)
         self.time_limit = self._check_time_limit(time_limit)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"seed must be an integer or None, got {seed!r}")
@@ -383,6 +393,52 @@ class Scan:
     def minimize(self) -> bool:
         return self.mode == "min"
 
+    @property
+    def strategy(self) -> Strategy:
+        """The strategy proposing new points; may be swapped while the scan runs."""
+        return self._strategy
+
+    @strategy.setter
+    def strategy(self, value: str | Strategy) -> None:
+        new = make_strategy(value)
+        new.validate(self._space)
+        new.bind(seed=self.seed, minimize=self.minimize)
+        self._strategy = new
+        with contextlib.suppress(Exception):
+            self._store.set_meta("strategy", new.to_dict())
+        self._emit(ScanEvent("status", self))
+        self._wake()
+
+    @property
+    def max_trials(self) -> int | None:
+        """How many trials (finished, failed, pruned) end the scan; may be changed live."""
+        return self._max_trials
+
+    @max_trials.setter
+    def max_trials(self, value: int | None) -> None:
+        self._max_trials = self._check_max_trials(value)
+        with contextlib.suppress(Exception):
+            self._store.set_meta("max_trials", self._max_trials)
+        self._emit(ScanEvent("status", self))
+        self._wake()
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds until ``max_trials`` at the recent pace (``None`` when unknown)."""
+        if self._max_trials is None or self._status not in ("running", "stopping"):
+            return None
+        left = self._max_trials - self.n_done
+        if left <= 0:
+            return 0.0
+        recent = [t for t in self._history[-50:] if t.finished is not None]
+        if len(recent) < 2 or self._started_at is None:
+            return None
+        span = recent[-1].finished - max(recent[0].finished, self._started_at)  # type: ignore[operator]
+        if span <= 0:
+            return None
+        rate = (len(recent) - 1) / span
+        return left / rate
+
     def _meta(self) -> dict[str, Any]:
         return {"name": self.name, "metric": self.metric, "mode": self.mode,
                 "space": self._space.to_dict(), "strategy": self.strategy.to_dict(),
@@ -452,6 +508,7 @@ class Scan:
                 "the new space must have the same parameters as the scan "
                 f"(missing: {missing}, extra: {extra}); narrow ranges with "
                 "scan.space.narrow(...), or start a new scan for a different model")
+        self._strategy.validate(new)
         self._space = new
         with contextlib.suppress(Exception):
             self._store.set_meta("space", new.to_dict())
@@ -873,6 +930,32 @@ class Scan:
         return ended
 
     # -- display -------------------------------------------------------------------------
+    def dashboard(self) -> Any:
+        """The live dashboard widget of this scan (one per scan; each display is a view)."""
+        from .widgets import Dashboard
+
+        dash = getattr(self, "_dashboard", None)
+        if dash is None or getattr(dash, "comm", None) is None:
+            dash = self._dashboard = Dashboard(self)
+        return dash
+
+    def dock(self, *, title: str | None = None) -> Any:
+        """Show the dashboard in JupyterLab's right side panel (inline elsewhere)."""
+        from .lab import dock
+
+        return dock(self, title=title)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # In a Jupyter kernel a scan displays as its dashboard; elsewhere as text.
+        if not _in_kernel():
+            return {"text/plain": repr(self)}
+        try:
+            bundle = self.dashboard()._repr_mimebundle_(include=include, exclude=exclude)
+        except ImportError:
+            return {"text/plain": repr(self)}
+        bundle["text/plain"] = repr(self)
+        return bundle
+
     def __repr__(self) -> str:
         c = self.counts
         best = self.best

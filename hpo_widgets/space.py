@@ -182,12 +182,28 @@ class _Numeric(Param):
             return min(vals, key=lambda v: abs(self._from_raw(v) - self._from_raw(x)))
         return min(max(x, self.low), self.high)
 
-    def narrow(self, low: Any, high: Any) -> _Numeric:
-        """The same parameter on ``[low, high]`` (steps and log kept where they still fit)."""
-        changes: dict[str, Any] = {"low": low, "high": high}
-        if self.step is not None and self.step > float(high) - float(low):
-            changes["step"] = None
-        return self._replace(**changes)  # type: ignore[return-value]
+    def narrow(self, low: Any, high: Any) -> Param:
+        """The same parameter on ``[low, high]``.
+
+        A discrete parameter (``step=`` or ``num=``) keeps exactly its values that lie in
+        the new range, so narrowing never invents values that were not on its grid; one
+        value left gives a :class:`Fixed`.
+        """
+        vals = self._values()
+        if vals is None or (self.num is None and self.step is None):
+            return self._replace(low=low, high=high)
+        lo, hi = float(low), float(high)
+        idx = [i for i, v in enumerate(vals) if lo - 1e-12 * max(1.0, abs(lo)) <= v
+               <= hi + 1e-12 * max(1.0, abs(hi))]
+        if not idx:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: no value of {self!r} lies "
+                             f"in {low!r}..{high!r}; pick a range that holds one")
+        first, last = vals[idx[0]], vals[idx[-1]]
+        if len(idx) == 1:
+            return Fixed(self._out(first))
+        if self.step is not None:
+            return self._replace(low=self._out(first), high=self._out(last))
+        return self._replace(low=self._out(first), high=self._out(last), num=len(idx))
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.kind, "low": _plain(self._out(self.low)),
@@ -318,13 +334,13 @@ class Int(_Numeric):
     def _out(self, x: float) -> Any:
         return int(x)
 
-    def narrow(self, low: Any, high: Any) -> Int:
-        lo, hi = math.ceil(float(low)), math.floor(float(high))
-        if lo >= hi:
+    def narrow(self, low: Any, high: Any) -> Param:
+        lo, hi = math.ceil(float(low) - 1e-9), math.floor(float(high) + 1e-9)
+        if lo > hi or (lo == hi and self.num is None and self.step is None):
             raise ValueError(f"Int {self.name!r}: narrowing to {low!r}..{high!r} leaves "
                              f"{'one value' if lo == hi else 'no value'}; use Fixed({lo}) "
                              "to pin it, or a wider range")
-        return super().narrow(lo, hi)  # type: ignore[return-value]
+        return super().narrow(lo, hi)
 
 
 class Choice(Param):
@@ -724,9 +740,8 @@ class Space(Mapping[str, Param]):
             return p.narrow(*spec)
         if isinstance(spec, list):
             if isinstance(p, Choice):
-                return p.narrow(spec)
-            if isinstance(p, Fixed):
-                return Choice(spec) if len(spec) > 1 else Fixed(spec[0])
+                narrowed = p.narrow(spec)
+                return narrowed if len(spec) > 1 else Fixed(narrowed.values[0])
             return Choice(spec) if len(spec) > 1 else Fixed(spec[0])
         return Fixed(spec)
 

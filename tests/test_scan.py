@@ -225,6 +225,7 @@ def test_hanging_trial_is_failed_and_the_scan_goes_on(store):
     ({"stratgy": "random"}, "did you mean 'strategy'"),
     ({"strategy": "bayse"}, "unknown strategy 'bayse'"),
     ({"strategy": "nope"}, "choose one of"),
+    ({"strategy": "grid"}, "grid search needs discrete parameters.*'x'"),
     ({"n_jobs": 0}, "n_jobs must be"),
     ({"max_trials": 0}, "max_trials must be"),
     ({"time_limit": -1}, "time_limit must be"),

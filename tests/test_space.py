@@ -184,3 +184,15 @@ def test_space_json_round_trip():
     space = hw.Space(lr=hw.Float(1e-4, 1e-1, log=True), u=hw.Int(1, 9, step=2),
                      a=["x", "y"], b=hw.Bool(), f=hw.Fixed(None), s=(0.0, 1.0, 3))
     assert hw.Space.from_json(space.to_json()) == space
+
+
+def test_narrowing_a_discrete_range_keeps_its_own_values():
+    k = hw.Float(0.0, 1.0, num=5)
+    assert k.narrow(0.2, 0.8).grid() == pytest.approx([0.25, 0.5, 0.75])
+    lr = hw.Float(1e-4, 1e-1, log=True, num=4)
+    assert lr.narrow(5e-4, 0.05).grid() == pytest.approx([1e-3, 1e-2])
+    s = hw.Int(0, 20, step=5)
+    assert s.narrow(3, 16).grid() == [5, 10, 15]
+    assert hw.Float(0.0, 1.0, num=5).narrow(0.3, 0.6) == hw.Fixed(0.5)
+    with pytest.raises(ValueError, match="no value"):
+        hw.Float(0.0, 1.0, num=3).narrow(0.1, 0.4)

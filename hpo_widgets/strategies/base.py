@@ -53,6 +53,9 @@ class Strategy:
         self.seed = seed
         self.minimize = minimize
 
+    def validate(self, space: Space) -> None:  # noqa: B027 - optional hook
+        """Raise ``ValueError`` if this strategy cannot search ``space`` (checked up front)."""
+
     def ask(self, space: Space, history: Sequence[Trial],
             pending: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         """The next point to try, or ``None`` when there is none left."""

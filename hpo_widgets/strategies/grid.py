@@ -47,6 +47,9 @@ class Grid(Strategy):
             points = [points[i] for i in order]
         self._space, self._points, self._cursor = space, points, 0
 
+    def validate(self, space: Space) -> None:
+        space.grid_axes()
+
     def ask(self, space: Space, history: Sequence[Trial],
             pending: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         if space is not self._space:

@@ -1,0 +1,354 @@
+"""What the dashboard's charts show, computed apart from drawing.
+
+Plain numpy in, plain arrays and dicts out: every function here is tested without a
+browser or a widget (``tests/test_chart_data.py``). The dashboard only copies the
+results into bqplot marks. Sizes are bounded (``max_points``) so that what is sent to
+the front end per redraw does not grow with the scan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..space import Choice, Fixed, Float, Int, Param, Space
+from ..trial import Trial
+
+__all__ = [
+    "TrialSeries", "best_so_far", "decimate", "history_info", "param_info",
+    "param_axis", "parcoords_dims", "parcoords_rows", "curves_info", "top_rows",
+    "top_fraction_ranges", "progress_info",
+]
+
+#: Most points a scatter sends per redraw; beyond it the chart shows a decimated view.
+MAX_POINTS = 4000
+
+
+class TrialSeries:
+    """Finished trials as growable numpy columns, appended one trial at a time.
+
+    Amortised O(1) per trial, so the dashboard's listener stays cheap however long
+    the scan runs; charts read views of the filled part.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.n = 0
+        cap = 256
+        self._ids = np.empty(cap, dtype=np.int64)
+        self._scores = np.empty(cap, dtype=float)
+        self._values = np.empty((cap, len(self.names)), dtype=float)
+
+    def append(self, trial_id: int, score: float, coords: Sequence[float]) -> None:
+        if self.n == len(self._ids):
+            cap = 2 * len(self._ids)
+            self._ids = np.resize(self._ids, cap)
+            self._scores = np.resize(self._scores, cap)
+            self._values = np.resize(self._values, (cap, len(self.names)))
+        self._ids[self.n] = trial_id
+        self._scores[self.n] = score
+        self._values[self.n] = coords
+        self.n += 1
+
+    @property
+    def ids(self) -> np.ndarray:
+        return self._ids[: self.n]
+
+    @property
+    def scores(self) -> np.ndarray:
+        return self._scores[: self.n]
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values[: self.n]
+
+    def column(self, name: str) -> np.ndarray:
+        return self._values[: self.n, self.names.index(name)]
+
+
+def param_coord(param: Param, value: Any) -> float:
+    """A parameter value as a number for charts: the value, or a choice's index."""
+    if isinstance(param, Choice):
+        try:
+            return float(param.index(value))
+        except ValueError:
+            return math.nan
+    if isinstance(value, bool):
+        return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def best_so_far(ids: np.ndarray, scores: np.ndarray, minimize: bool) -> tuple[np.ndarray,
+                                                                                np.ndarray]:
+    """The best-so-far step line, as its change points plus the last trial.
+
+    Only where the best improves does the line need a vertex, so its size is the
+    number of improvements (about log n for random search), not n.
+
+    >>> x, y = best_so_far(np.array([0, 1, 2, 3]), np.array([3.0, 4.0, 1.0, 2.0]), True)
+    >>> x.tolist(), y.tolist()
+    ([0, 2, 3], [3.0, 1.0, 1.0])
+    """
+    if len(ids) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0)
+    order = np.argsort(ids, kind="stable")
+    i, s = ids[order], scores[order]
+    run = np.minimum.accumulate(s) if minimize else np.maximum.accumulate(s)
+    change = np.ones(len(run), dtype=bool)
+    change[1:] = run[1:] != run[:-1]
+    x, y = i[change], run[change]
+    if x[-1] != i[-1]:  # extend the step to the latest trial
+        x, y = np.append(x, i[-1]), np.append(y, run[-1])
+    return x, y
+
+
+def decimate(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS,
+             keep: np.ndarray | None = None) -> np.ndarray:
+    """Indices of at most ``max_points`` points that keep the shape of a scatter.
+
+    Below the cap every point is kept. Above it, x is cut into ``max_points // 2``
+    bins and each bin keeps its lowest and highest y (the envelope a reader sees),
+    plus the indices in ``keep`` (e.g. the best trials).
+    """
+    n = len(x)
+    if n <= max_points:
+        return np.arange(n)
+    bins = max(max_points // 2, 1)
+    order = np.argsort(x, kind="stable")
+    edges = np.linspace(0, n, bins + 1).astype(int)
+    out = []
+    ys = y[order]
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if b <= a:
+            continue
+        seg = ys[a:b]
+        finite = np.isfinite(seg)
+        if not finite.any():
+            out.append(order[a])
+            continue
+        idx = np.flatnonzero(finite)
+        lo = idx[np.argmin(seg[idx])]
+        hi = idx[np.argmax(seg[idx])]
+        out.append(order[a + lo])
+        if hi != lo:
+            out.append(order[a + hi])
+    sel = np.array(out, dtype=np.int64)
+    if keep is not None and len(keep):
+        sel = np.union1d(sel, keep)
+    return np.sort(sel)
+
+
+def _best_indices(scores: np.ndarray, minimize: bool, k: int) -> np.ndarray:
+    if len(scores) == 0:
+        return np.empty(0, dtype=np.int64)
+    k = min(k, len(scores))
+    s = scores if minimize else -scores
+    return np.argpartition(s, k - 1)[:k]
+
+
+def history_info(series: TrialSeries, minimize: bool,
+                 max_points: int = MAX_POINTS) -> dict[str, np.ndarray]:
+    """Score per trial (decimated) and the best-so-far line."""
+    ids, scores = series.ids, series.scores
+    keep = _best_indices(scores, minimize, 20)
+    sel = decimate(ids.astype(float), scores, max_points, keep)
+    bx, by = best_so_far(ids, scores, minimize)
+    return {"x": ids[sel], "y": scores[sel], "best_x": bx, "best_y": by,
+            "n": np.array(len(ids))}
+
+
+def param_axis(param: Param) -> dict[str, Any]:
+    """How a parameter is laid out on a chart axis: scale kind, bounds, labels."""
+    if isinstance(param, Choice):
+        return {"kind": "choice", "min": -0.5, "max": len(param.values) - 0.5,
+                "labels": [str(v) for v in param.values]}
+    if isinstance(param, Fixed):
+        v = param_coord(param, param.value)
+        return {"kind": "linear", "min": v - 1 if math.isfinite(v) else 0.0,
+                "max": v + 1 if math.isfinite(v) else 1.0, "labels": []}
+    assert isinstance(param, Float | Int)
+    return {"kind": "log" if param.log else ("int" if isinstance(param, Int) else "linear"),
+            "min": float(param.low), "max": float(param.high), "labels": []}
+
+
+def param_info(series: TrialSeries, name: str, minimize: bool,
+               max_points: int = MAX_POINTS) -> dict[str, np.ndarray]:
+    """One parameter against the score (decimated), for the parameter-vs-score chart."""
+    x = series.column(name)
+    y = series.scores
+    ok = np.isfinite(x)
+    x, y = x[ok], y[ok]
+    keep = _best_indices(y, minimize, 20)
+    sel = decimate(x, y, max_points, keep)
+    return {"x": x[sel], "y": y[sel]}
+
+
+def parcoords_dims(space: Space) -> list[dict[str, Any]]:
+    """The axes of the parallel-coordinates chart: every tunable parameter."""
+    dims = []
+    for name in space.tunable:
+        ax = param_axis(space[name])
+        dims.append({"name": name, **ax})
+    return dims
+
+
+def parcoords_rows(trials: Iterable[Trial], space: Space) -> tuple[np.ndarray, np.ndarray,
+                                                                    np.ndarray]:
+    """(ids, values, scores) of finished trials, one column per tunable parameter."""
+    names = space.tunable
+    ids, vals, scores = [], [], []
+    for t in trials:
+        if t.status != "finished" or t.value is None:
+            continue
+        ids.append(t.id)
+        scores.append(t.value)
+        vals.append([param_coord(space[n], t.params.get(n)) for n in names])
+    return (np.array(ids, dtype=np.int64), np.array(vals, dtype=float).reshape(len(ids),
+                                                                                len(names)),
+            np.array(scores, dtype=float))
+
+
+def curves_info(running: Sequence[Trial], finished: Sequence[Trial],
+                live: dict[int, list[tuple[float, float]]], minimize: bool,
+                n_best: int = 5, n_running: int = 5) -> dict[str, Any]:
+    """Learning curves to draw: running trials (live reports) and the best finished ones.
+
+    Returns padded 2-D arrays (NaN where a curve is shorter) as bqplot's Lines wants,
+    with one label and one kind ("running" or "best") per curve.
+    """
+    series: list[tuple[str, str, list[tuple[float, float]]]] = []
+    for t in list(running)[-n_running:]:
+        pts = live.get(t.id) or list(t.curve)
+        if pts:
+            series.append((f"#{t.id} running", "running", pts))
+    done = [t for t in finished if t.status == "finished" and t.value is not None and t.curve]
+    done.sort(key=lambda t: t.value if minimize else -t.value)  # type: ignore[arg-type,operator]
+    for t in done[:n_best]:
+        series.append((f"#{t.id} {t.value:.4g}", "best", list(t.curve)))
+    if not series:
+        return {"x": np.zeros((0, 0)), "y": np.zeros((0, 0)), "labels": [], "kinds": []}
+    width = max(len(p) for _, _, p in series)
+    x = np.full((len(series), width), np.nan)
+    y = np.full((len(series), width), np.nan)
+    for i, (_, _, pts) in enumerate(series):
+        arr = np.asarray(pts, dtype=float)
+        x[i, : len(arr)] = arr[:, 0]
+        y[i, : len(arr)] = arr[:, 1]
+        # bqplot draws NaN gaps; repeat the last point so short curves end cleanly
+        x[i, len(arr):] = arr[-1, 0]
+        y[i, len(arr):] = arr[-1, 1]
+    return {"x": x, "y": y, "labels": [s[0] for s in series], "kinds": [s[1] for s in series]}
+
+
+def top_rows(trials: Sequence[Trial], metric: str, minimize: bool, k: int = 10,
+             sort_by: str | None = None, ascending: bool | None = None) -> list[dict[str, Any]]:
+    """The top ``k`` finished trials as table rows, sorted by ``sort_by`` (default: score)."""
+    done = [t for t in trials if t.status == "finished" and t.value is not None]
+    if sort_by in (None, metric, "score"):
+        asc = minimize if ascending is None else ascending
+        done.sort(key=lambda t: t.value if asc else -t.value)  # type: ignore[operator]
+    else:
+        asc = True if ascending is None else ascending
+
+        def key(t: Trial) -> tuple[int, Any]:
+            if sort_by == "trial":
+                v: Any = t.id
+            elif sort_by == "duration":
+                v = t.duration
+            else:
+                v = t.params.get(sort_by, t.metrics.get(sort_by))  # type: ignore[arg-type]
+            return (v is None, v if isinstance(v, int | float) else str(v))
+
+        done.sort(key=key, reverse=not asc)
+    rows = []
+    for t in done[:k]:
+        rows.append({"trial": t.id, metric: t.value, **t.params,
+                     "duration": t.duration, "flags": t.metrics.get("flags", "")})
+    return rows
+
+
+def top_fraction_ranges(trials: Sequence[Trial], space: Space, minimize: bool,
+                        fraction: float = 0.1, min_trials: int = 3) -> dict[str, Any]:
+    """Narrowing that keeps the region of the best ``fraction`` of finished trials.
+
+    For ranges: from the lowest to the highest value among the top trials, widened by a
+    tenth of that span on each side (in log units for log ranges), clipped to the
+    current range. For choices: the values that appear among the top trials.
+    Returns ``{}`` when fewer than ``min_trials`` trials have finished.
+    """
+    done = [t for t in trials if t.status == "finished" and t.value is not None]
+    if len(done) < min_trials:
+        return {}
+    done.sort(key=lambda t: t.value if minimize else -t.value)  # type: ignore[operator]
+    top = done[: max(min_trials, math.ceil(len(done) * fraction))]
+    out: dict[str, Any] = {}
+    for name in space.tunable:
+        p = space[name]
+        vals = [t.params.get(name) for t in top]
+        if isinstance(p, Choice):
+            keep = [v for v in p.values if any(p.contains(x) and p.index(x) == p.index(v)
+                                               for x in vals)]
+            if keep and len(keep) < len(p.values):
+                out[name] = keep
+            continue
+        assert isinstance(p, Float | Int)
+        nums = [float(v) for v in vals if isinstance(v, int | float) and p.contains(v)]
+        if not nums:
+            continue
+        lo, hi = min(nums), max(nums)
+        if p.log:
+            a, b = math.log(lo), math.log(hi)
+            pad = 0.1 * (b - a)
+            lo, hi = math.exp(a - pad), math.exp(b + pad)
+        else:
+            pad = 0.1 * (hi - lo)
+            lo, hi = lo - pad, hi + pad
+        lo, hi = max(lo, p.low), min(hi, p.high)
+        if isinstance(p, Int):
+            lo, hi = math.floor(lo), math.ceil(hi)
+            if hi - lo < 1:
+                continue
+        if hi <= lo:
+            continue
+        if lo > p.low or hi < p.high:
+            out[name] = (lo, hi)
+    return out
+
+
+def progress_info(scan: Any) -> dict[str, Any]:
+    """Numbers for the header: counts, progress, elapsed, ETA and the best trial."""
+    c = scan.counts
+    done = c["finished"] + c["failed"] + c["pruned"]
+    total = scan.max_trials if scan.max_trials is not None else max(done + c["running"], 1)
+    best = scan.best
+    return {"done": done, "failed": c["failed"], "pruned": c["pruned"],
+            "running": c["running"], "total": total, "status": scan.status,
+            "elapsed": scan.elapsed, "eta": scan.eta, "message": scan.message,
+            "best_value": None if best is None else best.value,
+            "best_params": None if best is None else best.params,
+            "best_id": None if best is None else best.id}
+
+
+def format_seconds(s: float | None) -> str:
+    """``75`` -> ``'1:15'``; ``None`` -> ``'–'``."""
+    if s is None or not math.isfinite(s):
+        return "–"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+def format_value(v: Any) -> str:
+    """A compact rendering of a parameter or score value."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)

@@ -1,0 +1,130 @@
+"""Chart data, computed apart from drawing (no widgets, no browser)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hpo_widgets as hw
+from hpo_widgets.trial import Trial
+from hpo_widgets.widgets import chart_data as cd
+
+
+def _finished(i, value, **params):
+    return Trial(id=i, params=params, status="finished", metrics={"value": value}, value=value,
+                 started=0.0, finished=1.0)
+
+
+def test_trial_series_grows_amortised_and_keeps_every_row():
+    s = cd.TrialSeries(["a", "b"])
+    for i in range(1000):
+        s.append(i, float(i) / 10, [i, -i])
+    assert s.n == 1000 and s.ids[-1] == 999
+    assert s.column("b")[10] == -10 and s.scores[5] == 0.5
+
+
+@pytest.mark.parametrize("minimize", [True, False])
+def test_best_so_far_has_a_vertex_per_improvement(minimize):
+    rng = np.random.default_rng(0)
+    scores = rng.random(10_000)
+    ids = np.arange(10_000)
+    x, y = cd.best_so_far(ids, scores, minimize)
+    best = np.minimum.accumulate(scores) if minimize else np.maximum.accumulate(scores)
+    assert y[-1] == best[-1] and x[-1] == 9999
+    assert len(x) < 40                      # about ln(n) improvements, not n points
+    # the step line passes through the running best at every vertex
+    assert np.all(best[x] == y)
+
+
+def test_decimate_keeps_small_series_and_bounds_large_ones_keeping_extremes():
+    x = np.arange(100.0)
+    assert len(cd.decimate(x, x, 4000)) == 100
+    rng = np.random.default_rng(1)
+    x = np.arange(100_000.0)
+    y = rng.normal(size=x.size)
+    y[54321] = -99.0
+    sel = cd.decimate(x, y, 4000, keep=np.array([7]))
+    assert len(sel) <= 4001
+    assert 54321 in sel and 7 in sel        # the extreme and the kept best survive
+    assert y[sel].min() == y.min() and y[sel].max() == y.max()
+
+
+def test_history_info_size_is_bounded_as_the_scan_grows():
+    sizes = []
+    for n in (1_000, 10_000, 100_000):
+        s = cd.TrialSeries(["x"])
+        rng = np.random.default_rng(n)
+        for i, v in enumerate(rng.random(n)):
+            s.append(i, v, [v])
+        info = cd.history_info(s, minimize=True)
+        sizes.append(info["x"].nbytes + info["y"].nbytes + info["best_x"].nbytes
+                     + info["best_y"].nbytes)
+        assert info["y"].min() == s.scores.min()
+    assert sizes[2] <= sizes[1] * 1.2        # flat beyond the cap
+
+
+def test_param_axis_and_coords():
+    sp = hw.Space(lr=hw.Float(1e-4, 1e-1, log=True), act=["relu", "elu"], u=hw.Int(1, 9))
+    assert cd.param_axis(sp["lr"])["kind"] == "log"
+    ax = cd.param_axis(sp["act"])
+    assert ax["kind"] == "choice" and ax["labels"] == ["relu", "elu"]
+    assert cd.param_coord(sp["act"], "elu") == 1.0
+    assert cd.param_axis(sp["u"])["kind"] == "int"
+    dims = cd.parcoords_dims(sp)
+    assert [d["name"] for d in dims] == ["lr", "act", "u"]
+
+
+def test_parcoords_rows_only_finished_with_choice_indices():
+    sp = hw.Space(x=hw.Float(0, 1), act=["relu", "elu"])
+    trials = [_finished(0, 0.5, x=0.1, act="elu"),
+              Trial(id=1, params={"x": 0.2, "act": "relu"}, status="failed"),
+              _finished(2, 0.3, x=0.9, act="relu")]
+    ids, vals, scores = cd.parcoords_rows(trials, sp)
+    assert ids.tolist() == [0, 2]
+    assert vals.tolist() == [[0.1, 1.0], [0.9, 0.0]]
+    assert scores.tolist() == [0.5, 0.3]
+
+
+def test_curves_info_pads_running_and_best_curves():
+    best = _finished(0, 0.1, x=0.1).replace(curve=((0, 1.0), (1, 0.5), (2, 0.1)))
+    worse = _finished(1, 0.9, x=0.2).replace(curve=((0, 1.0),))
+    running = Trial(id=2, params={"x": 0.3}, status="running")
+    info = cd.curves_info([running], [best, worse], {2: [(0, 2.0), (1, 1.5)]}, minimize=True)
+    assert info["kinds"] == ["running", "best", "best"]
+    assert info["x"].shape == (3, 3)
+    assert info["labels"][1].startswith("#0")
+    assert info["y"][0].tolist() == [2.0, 1.5, 1.5]     # padded with its last point
+
+
+def test_top_rows_sorted_by_score_then_by_other_columns():
+    trials = [_finished(i, v, x=x) for i, (v, x) in enumerate([(0.5, 3), (0.1, 1), (0.3, 2)])]
+    trials.append(Trial(id=9, params={"x": 0}, status="failed"))
+    rows = cd.top_rows(trials, "value", minimize=True, k=2)
+    assert [r["trial"] for r in rows] == [1, 2]
+    rows = cd.top_rows(trials, "value", minimize=False, k=3)
+    assert [r["trial"] for r in rows] == [0, 2, 1]
+    rows = cd.top_rows(trials, "value", True, k=3, sort_by="x", ascending=False)
+    assert [r["x"] for r in rows] == [3, 2, 1]
+
+
+def test_top_fraction_ranges_narrows_to_where_the_best_are():
+    sp = hw.Space(lr=hw.Float(1e-4, 1e-1, log=True), act=["relu", "elu", "gelu"],
+                  u=hw.Int(1, 100))
+    rng = np.random.default_rng(0)
+    trials = []
+    for i in range(200):
+        p = sp.sample(rng)
+        score = abs(np.log10(p["lr"]) + 2) + (0 if p["act"] == "relu" else 1) + p["u"] / 1000
+        trials.append(_finished(i, score, **p))
+    ranges = cd.top_fraction_ranges(trials, sp, minimize=True)
+    lo, hi = ranges["lr"]
+    assert 1e-4 < lo < 1e-2 < hi < 1e-1
+    assert ranges["act"] == ["relu"]
+    assert cd.top_fraction_ranges(trials[:2], sp, True) == {}
+
+
+def test_format_helpers():
+    assert cd.format_seconds(75) == "1:15"
+    assert cd.format_seconds(3725) == "1:02:05"
+    assert cd.format_seconds(None) == "–"
+    assert cd.format_value(0.000123456) == "0.0001235"
