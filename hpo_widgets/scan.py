@@ -343,6 +343,9 @@ class Scan:
         self._emit_lock = threading.RLock()
         self._trials: dict[int, Trial] = {}
         self._history: list[Trial] = []  # ended trials in the order they ended
+        self._counts: dict[str, int] = dict.fromkeys(
+            ("finished", "failed", "pruned", "running", "interrupted"), 0)
+        self._best: Trial | None = None
         self._status = "idle"
         self.message = ""
         self._thread: threading.Thread | None = None
@@ -469,9 +472,7 @@ class Scan:
         self._elapsed_before = float(self._store.get_meta("elapsed", 0.0) or 0.0)
         for t in stored:
             t = self._rescore(t)
-            self._trials[t.id] = t
-            if t.done:
-                self._history.append(t)
+            self._put(t)
         done = sum(1 for t in stored if t.done)
         self.message = f"continued from {self.path} ({done} trials stored)"
         log.info("scan %r: %s", self.name, self.message)
@@ -537,10 +538,22 @@ class Scan:
     @property
     def counts(self) -> dict[str, int]:
         """Number of trials per status."""
-        out = dict.fromkeys(("finished", "failed", "pruned", "running", "interrupted"), 0)
-        for t in self.trials:
-            out[t.status] = out.get(t.status, 0) + 1
-        return out
+        return dict(self._counts)
+
+    def _put(self, t: Trial) -> None:
+        """Record a new or changed trial; counts and best follow in O(1)."""
+        with self._lock:
+            old = self._trials.get(t.id)
+            if old is not None:
+                self._counts[old.status] -= 1
+            self._counts[t.status] = self._counts.get(t.status, 0) + 1
+            self._trials[t.id] = t
+            if t.done and (old is None or not old.done):
+                self._history.append(t)
+            if t.status == "finished" and t.value is not None and (
+                    self._best is None or (t.value < self._best.value  # type: ignore[operator]
+                                           if self.minimize else t.value > self._best.value)):
+                self._best = t
 
     @property
     def elapsed(self) -> float:
@@ -552,14 +565,7 @@ class Scan:
     @property
     def best(self) -> Trial | None:
         """The best finished trial (``None`` before the first)."""
-        best: Trial | None = None
-        for t in self._history:
-            if t.status != "finished" or t.value is None:
-                continue
-            if best is None or (t.value < best.value if self.minimize  # type: ignore[operator]
-                                else t.value > best.value):  # type: ignore[operator]
-                best = t
-        return best
+        return self._best
 
     @property
     def results(self) -> Any:
@@ -649,7 +655,7 @@ class Scan:
                 self._store.mark_interrupted()
                 for t in list(self._trials.values()):
                     if t.status == "running":
-                        self._trials[t.id] = t.replace(status="interrupted")
+                        self._put(t.replace(status="interrupted"))
             self._paused = False
             self._stop_requested = False
             self.exception = None
@@ -809,8 +815,7 @@ class Scan:
                 t = trial.replace(status="interrupted", error="the scan's driver failed")
                 with contextlib.suppress(Exception):
                     self._store.add(t)
-                with self._lock:
-                    self._trials[t.id] = t
+                self._put(t)
         finally:
             if runner is not None:
                 runner.shutdown()
@@ -838,8 +843,7 @@ class Scan:
         self._next_id += 1
         trial = Trial(id=tid, params=params, status="running", started=time.time())
         self._store.add(trial)
-        with self._lock:
-            self._trials[tid] = trial
+        self._put(trial)
         local = self.executor is None or not (
             _is_dask_client(self.executor) or "Process" in type(self.executor).__name__)
         handle = TrialHandle(tid, params, sink=self._on_report if local else None,
@@ -914,9 +918,7 @@ class Scan:
             curve=tuple((float(s), float(v)) for s, v in curve),
             worker=outcome.get("worker"))
         self._store.add(ended)  # committed before anyone hears of it
-        with self._lock:
-            self._trials[ended.id] = ended
-            self._history.append(ended)
+        self._put(ended)
         try:
             self.strategy.tell(ended)
         except Exception:

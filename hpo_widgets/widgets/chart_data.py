@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 #: Most points a scatter sends per redraw; beyond it the chart shows a decimated view.
-MAX_POINTS = 4000
+MAX_POINTS = 2000
 
 
 class TrialSeries:

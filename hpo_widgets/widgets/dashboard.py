@@ -286,6 +286,10 @@ class Dashboard(W.VBox):
         self.series = cd.TrialSeries(names)
         self._seen: set[int] = set()
         self._live_curves: dict[int, list[tuple[float, float]]] = {}
+        # Kept incrementally so a redraw costs the same at 100 or 100,000 trials.
+        self._top: list[Any] = []          # best finished trials, best first (<= _keep_top)
+        self._keep_top = max(50, top_k)
+        self._running: dict[int, Any] = {}
         self._dirty: set[str] = {"all"}
         self._pending: list[Any] = []
         self._lock = threading.Lock()
@@ -523,8 +527,19 @@ class Dashboard(W.VBox):
 
     # -- events (scan threads) --------------------------------------------------------------
     def _take(self, t: Any) -> None:
+        if t.status == "running":
+            self._running[t.id] = t
+            return
+        self._running.pop(t.id, None)
         if t.status == "finished" and t.value is not None and t.id not in self._seen:
             self._seen.add(t.id)
+            worst = self._top[-1].value if len(self._top) >= self._keep_top else None
+            better = (worst is None or (t.value < worst if self.scan.minimize
+                                        else t.value > worst))
+            if better:
+                self._top.append(t)
+                self._top.sort(key=lambda x: x.value if self.scan.minimize else -x.value)
+                del self._top[self._keep_top:]
             coords = [cd.param_coord(self.base_space[n], t.params.get(n))
                       for n in self.series.names]
             self.series.append(t.id, float(t.value), coords)
@@ -547,7 +562,8 @@ class Dashboard(W.VBox):
                 self._live_curves.setdefault(event.trial.id, []).append(
                     (float(event.step), float(event.value)))  # type: ignore[arg-type]
                 self._dirty.add("curves")
-            elif kind == "trial_started":
+            elif kind == "trial_started" and event.trial is not None:
+                self._take(event.trial)
                 self._dirty.add("header")
             elif kind == "space":
                 self._dirty.add("space")
@@ -597,9 +613,10 @@ class Dashboard(W.VBox):
             with self.param_points.hold_sync():
                 self.param_points.x, self.param_points.y = info["x"], info["y"]
         if every or "curves" in dirty:
-            trials = self.scan.trials
-            running = [t for t in trials if t.status == "running"]
-            info = cd.curves_info(running, trials, live, self.scan.minimize)
+            with self._lock:
+                running = list(self._running.values())
+                top = list(self._top)
+            info = cd.curves_info(running, top, live, self.scan.minimize)
             colors = ["#f58518" if k == "running" else "#4c78a8" for k in info["kinds"]]
             with self.curves.hold_sync():
                 self.curves.x, self.curves.y = info["x"], info["y"]
@@ -661,7 +678,10 @@ class Dashboard(W.VBox):
     def _update_table(self) -> None:
         s = self.scan
         sort_by = self.sort_by.value
-        rows = cd.top_rows(s.trials, s.metric, s.minimize, self.top_k,
+        # the top_k trials by score, ordered by the column the user picked
+        with self._lock:
+            top = self._top[: self.top_k]
+        rows = cd.top_rows(top, s.metric, s.minimize, self.top_k,
                            sort_by=None if sort_by == s.metric else sort_by,
                            ascending=not self.sort_desc.value)
         cols = ["trial", s.metric, *self.base_space.tunable, "duration"]
