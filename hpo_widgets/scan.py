@@ -98,6 +98,9 @@ def run_trial(objective: Callable[..., Any], params: dict[str, Any], handle: Tri
     return out
 
 
+_Task = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
+
+
 class _ThreadRunner:
     """A small pool of daemon threads in this process.
 
@@ -106,8 +109,7 @@ class _ThreadRunner:
     """
 
     def __init__(self, n: int, name: str) -> None:
-        Task = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
-        self._tasks: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
         self._name = name
         self._threads: list[threading.Thread] = []
         self._n = n
@@ -138,6 +140,12 @@ class _ThreadRunner:
         self._tasks.put((fut, fn, args))
         return fut
 
+    live_handle = True   # same process: reports reach the scan as they happen
+
+    def submit_trial(self, objective: Any, params: dict[str, Any], handle: TrialHandle,
+                     pass_trial: bool, key: str = "") -> Future[Any]:
+        return self.submit(run_trial, objective, params, handle, pass_trial)
+
     def abandon(self, fut: Any) -> None:
         """A trial hangs: leave its thread behind and start a replacement."""
         self._spawn()
@@ -152,9 +160,12 @@ class _ExecutorRunner:
 
     def __init__(self, executor: Any) -> None:
         self.executor = executor
+        # threads share the kernel's memory: handles work live; processes get copies
+        self.live_handle = "Process" not in type(executor).__name__
 
-    def submit(self, fn: Callable[..., Any], *args: Any, key: str = "") -> Any:
-        return self.executor.submit(fn, *args)
+    def submit_trial(self, objective: Any, params: dict[str, Any], handle: TrialHandle,
+                     pass_trial: bool, key: str = "") -> Any:
+        return self.executor.submit(run_trial, objective, params, handle, pass_trial)
 
     def abandon(self, fut: Any) -> None:
         fut.cancel()
@@ -166,11 +177,15 @@ class _ExecutorRunner:
 class _DaskRunner:
     """A ``dask.distributed.Client``: trials run on the cluster, the driver stays here."""
 
+    live_handle = False  # reports come back with the result
+
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def submit(self, fn: Callable[..., Any], *args: Any, key: str = "") -> Any:
-        return self.client.submit(fn, *args, pure=False, key=key)
+    def submit_trial(self, objective: Any, params: dict[str, Any], handle: TrialHandle,
+                     pass_trial: bool, key: str = "") -> Any:
+        return self.client.submit(run_trial, objective, params, handle, pass_trial,
+                                  pure=False, key=key)
 
     def abandon(self, fut: Any) -> None:
         fut.cancel()
@@ -186,6 +201,25 @@ def _in_kernel() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
     return getattr(shell, "kernel", None) is not None
+
+
+class _TrialRunner:
+    """An executor that runs trials itself (``submit_trial``), e.g. ProcessWorkers."""
+
+    live_handle = True
+
+    def __init__(self, executor: Any, owned: bool) -> None:
+        self.executor, self.owned = executor, owned
+
+    def submit_trial(self, *args: Any, **kwargs: Any) -> Any:
+        return self.executor.submit_trial(*args, **kwargs)
+
+    def abandon(self, fut: Any) -> None:
+        self.executor.abandon(fut)
+
+    def shutdown(self) -> None:
+        if self.owned:
+            self.executor.shutdown()
 
 
 def _is_dask_client(obj: Any) -> bool:
@@ -314,6 +348,7 @@ class Scan:
             raise TypeError("executor must be None, a concurrent.futures.Executor or a "
                             f"dask.distributed.Client, got {type(executor).__name__}")
         self.executor = executor
+        self._owns_executor = False   # subclasses that make their executor shut it down
         if n_jobs is None:
             n_jobs = 1 if executor is None else _executor_slots(executor)
         if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
@@ -721,6 +756,8 @@ class Scan:
             return _ThreadRunner(self.n_jobs, self.name)
         if _is_dask_client(self.executor):
             return _DaskRunner(self.executor)
+        if hasattr(self.executor, "submit_trial"):
+            return _TrialRunner(self.executor, owned=self._owns_executor)
         return _ExecutorRunner(self.executor)
 
     def _drive(self) -> None:
@@ -844,13 +881,12 @@ class Scan:
         trial = Trial(id=tid, params=params, status="running", started=time.time())
         self._store.add(trial)
         self._put(trial)
-        local = self.executor is None or not (
-            _is_dask_client(self.executor) or "Process" in type(self.executor).__name__)
-        handle = TrialHandle(tid, params, sink=self._on_report if local else None,
-                             pruner=self._should_prune if (local and self.pruner) else None)
+        live = runner.live_handle
+        handle = TrialHandle(tid, params, sink=self._on_report if live else None,
+                             pruner=self._should_prune if (live and self.pruner) else None)
         self._emit(ScanEvent("trial_started", self, trial=trial))
-        fut = runner.submit(run_trial, self.objective, params, handle, self._pass_trial,
-                            key=f"hpo-{self.name}-{tid}-{uuid.uuid4().hex[:8]}")
+        fut = runner.submit_trial(self.objective, params, handle, self._pass_trial,
+                                  key=f"hpo-{self.name}-{tid}-{uuid.uuid4().hex[:8]}")
         fut.add_done_callback(lambda f, tid=tid: self._inbox.put(("done", tid, f)))
         return trial, handle, fut
 

@@ -53,7 +53,7 @@ class Strategy:
         self.seed = seed
         self.minimize = minimize
 
-    def validate(self, space: Space) -> None:  # noqa: B027 - optional hook
+    def validate(self, space: Space) -> None:
         """Raise ``ValueError`` if this strategy cannot search ``space`` (checked up front)."""
 
     def ask(self, space: Space, history: Sequence[Trial],

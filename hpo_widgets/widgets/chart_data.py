@@ -8,6 +8,7 @@ the front end per redraw does not grow with the scan.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -18,9 +19,18 @@ from ..space import Choice, Fixed, Float, Int, Param, Space
 from ..trial import Trial
 
 __all__ = [
-    "TrialSeries", "best_so_far", "decimate", "history_info", "param_info",
-    "param_axis", "parcoords_dims", "parcoords_rows", "curves_info", "top_rows",
-    "top_fraction_ranges", "progress_info",
+    "TrialSeries",
+    "best_so_far",
+    "curves_info",
+    "decimate",
+    "history_info",
+    "param_axis",
+    "param_info",
+    "parcoords_dims",
+    "parcoords_rows",
+    "progress_info",
+    "top_fraction_ranges",
+    "top_rows",
 ]
 
 #: Most points a scatter sends per redraw; beyond it the chart shows a decimated view.
@@ -124,7 +134,7 @@ def decimate(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS,
     edges = np.linspace(0, n, bins + 1).astype(int)
     out = []
     ys = y[order]
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         if b <= a:
             continue
         seg = ys[a:b]
@@ -339,7 +349,7 @@ def format_seconds(s: float | None) -> str:
     """``75`` -> ``'1:15'``; ``None`` -> ``'–'``."""
     if s is None or not math.isfinite(s):
         return "–"
-    s = int(round(s))
+    s = round(s)
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
     return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

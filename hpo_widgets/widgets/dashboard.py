@@ -586,7 +586,7 @@ class Dashboard(W.VBox):
             last = time.monotonic()
             try:
                 self.refresh()
-            except Exception:  # noqa: BLE001 - the dashboard must not die with its thread
+            except Exception:
                 log.exception("dashboard refresh failed")
 
     # -- drawing --------------------------------------------------------------------------

@@ -1,0 +1,443 @@
+"""Trials in worker processes that are recycled, so a long scan's memory stays bounded.
+
+Frameworks such as TensorFlow keep memory that ``clear_session()`` does not give back
+(graphs, kernels, allocator arenas): a kernel that trains hundreds of models in-process
+grows until it dies. :class:`ProcessWorkers` runs each trial in a separate Python
+process instead, and replaces a process once it has grown by ``max_rss_growth_mb`` or
+run ``max_tasks`` trials. The kernel itself never imports the framework.
+
+How it differs from ``multiprocessing.Pool``/``ProcessPoolExecutor`` (and why):
+
+- Workers are started as ``python -m hpo_widgets.workers`` with two pipes, not by
+  ``multiprocessing``'s spawn: spawn re-imports the parent's ``__main__`` (re-running a
+  script that has no ``if __name__ == "__main__"`` guard) and cannot find functions
+  defined in a notebook (they live in the kernel's ``__main__``, which a child does not
+  have). A ``Pool`` then replaces its crashing workers forever and ``map`` never returns.
+  Here the objective travels by value (cloudpickle), once per worker, and a worker that
+  dies fails its trial with the exit code instead of hanging the scan.
+- ``trial.report`` and ``trial.should_prune`` work across the process boundary: reports
+  stream back to the kernel as they happen (live curves, pruning), and the pruner's
+  answer is sent back to the worker.
+- A hung trial can really be stopped: its process is killed and replaced.
+
+Use it as ``Scan(..., executor=ProcessWorkers(2))``; ``KerasScan`` uses it by default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+__all__ = ["ProcessWorkers"]
+
+log = logging.getLogger("hpo_widgets")
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        import cloudpickle
+
+        return cloudpickle.dumps(obj)
+    except ImportError:  # pragma: no cover - cloudpickle is a dependency
+        return pickle.dumps(obj)
+
+
+def _rss_mb() -> float:
+    """Resident memory of this process in MB (Linux /proc; peak RSS elsewhere)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class _Worker:
+    def __init__(self, index: int, env: dict[str, str], preload: list[str]) -> None:
+        p2c_r, p2c_w = os.pipe()
+        c2p_r, c2p_w = os.pipe()
+        cmd = [sys.executable, "-m", "hpo_widgets.workers", str(p2c_r), str(c2p_w),
+               ",".join(preload)]
+        self.proc = subprocess.Popen(cmd, pass_fds=(p2c_r, c2p_w), env=env,
+                                     stdin=subprocess.DEVNULL)
+        os.close(p2c_r)
+        os.close(c2p_w)
+        self.send_conn = Connection(p2c_w, readable=False)
+        self.recv_conn = Connection(c2p_r, writable=False)
+        self.index = index
+        self.ready = False
+        self.task: _Task | None = None
+        self.tasks_done = 0
+        self.rss_start: float | None = None
+        self.objectives: set[int] = set()
+        self.retiring = False
+
+    def send(self, msg: Any) -> None:
+        self.send_conn.send(msg)
+
+    def kill(self) -> None:
+        with contextlib.suppress(Exception):
+            self.proc.kill()
+        for c in (self.send_conn, self.recv_conn):
+            with contextlib.suppress(Exception):
+                c.close()
+        with contextlib.suppress(Exception):
+            self.proc.wait(5)
+
+
+class _Task:
+    def __init__(self, objective: Any, params: dict[str, Any], handle: Any, pass_trial: bool,
+                 fut: Future[Any]) -> None:
+        self.objective, self.params, self.handle = objective, params, handle
+        self.pass_trial, self.fut = pass_trial, fut
+
+
+class ProcessWorkers:
+    """A pool of recycled worker processes for trials (an ``executor=`` for :class:`Scan`).
+
+    >>> scan = hw.Scan(objective, space, executor=ProcessWorkers(2))   # doctest: +SKIP
+
+    ``max_rss_growth_mb``: replace a worker once its memory grew this much since its
+    first trial (the memory a framework leaks per model). ``max_tasks``: replace it
+    after this many trials regardless. ``preload``: modules a new worker imports before
+    it takes work (e.g. ``["keras"]``), so that import is not charged to a trial.
+    ``env``: extra environment variables for the workers (e.g. ``KERAS_BACKEND``).
+    """
+
+    def __init__(self, n: int = 1, *, max_rss_growth_mb: float | None = 1024,
+                 max_tasks: int | None = None, preload: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+        if max_tasks is not None and (not isinstance(max_tasks, int) or max_tasks < 1):
+            raise ValueError(f"max_tasks must be None or a whole number >= 1, got {max_tasks!r}")
+        self._max_workers = n
+        self.max_rss_growth_mb = max_rss_growth_mb
+        self.max_tasks = max_tasks
+        self.preload = list(preload or [])
+        self.env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get(
+            "TF_CPP_MIN_LOG_LEVEL", "2"), **(env or {})}
+        # the kernel's sys.path, so objectives importing the user's modules work
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        self._lock = threading.Lock()
+        self._queue: deque[_Task] = deque()
+        self._workers: list[_Worker] = []
+        self._objective_ids: dict[int, tuple[Any, bytes]] = {}
+        self._closed = False
+        self.started = 0       # processes started (for tests and benchmarks)
+        self.recycled = 0      # processes retired for memory or task count
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._dispatch, daemon=True,
+                                        name="hpo-process-workers")
+        for _ in range(n):
+            self._spawn()
+        self._thread.start()
+
+    # -- the executor interface the scan uses -------------------------------------------
+    def submit_trial(self, objective: Any, params: dict[str, Any], handle: Any,
+                     pass_trial: bool, key: str = "") -> Future[Any]:
+        """Run one trial in a worker; reports and prune questions go through ``handle``."""
+        if self._closed:
+            raise RuntimeError("ProcessWorkers is shut down")
+        fut: Future[Any] = Future()
+        with self._lock:
+            self._queue.append(_Task(objective, params, handle, pass_trial, fut))
+        self._poke()
+        return fut
+
+    def submit(self, fn: Any, *args: Any, **kwargs: Any) -> Future[Any]:
+        """``concurrent.futures``-style: run ``fn(*args)`` in a worker."""
+        fut: Future[Any] = Future()
+
+        def call(params: dict[str, Any]) -> Any:
+            return fn(*args, **kwargs)
+
+        inner = self.submit_trial(call, {}, None, False)
+
+        def unwrap(f: Future[Any]) -> None:
+            out = f.result()
+            if out.get("error"):
+                fut.set_exception(RuntimeError(out["error"]))
+            else:
+                fut.set_result(out.get("result"))
+
+        inner.add_done_callback(unwrap)
+        return fut
+
+    def abandon(self, fut: Future[Any]) -> None:
+        """Kill the worker running ``fut`` (a hung trial) and start a fresh one."""
+        with self._lock:
+            for w in self._workers:
+                if w.task is not None and w.task.fut is fut:
+                    w.task = None
+                    w.kill()
+                    self._workers.remove(w)
+                    self._spawn()
+                    break
+            self._queue = deque(t for t in self._queue if t.fut is not fut)
+        self._poke()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop the workers (running trials are not waited for: the scan does that)."""
+        self._closed = True
+        self._poke()
+        if wait:
+            self._thread.join(10)
+        with self._lock:
+            for w in self._workers:
+                with contextlib.suppress(Exception):
+                    w.send(("exit",))
+            deadline = time.time() + 5
+            for w in self._workers:
+                with contextlib.suppress(Exception):
+                    w.proc.wait(max(0.1, deadline - time.time()))
+                w.kill()
+            self._workers.clear()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def __enter__(self) -> ProcessWorkers:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    # -- internals ------------------------------------------------------------------------
+    def _spawn(self) -> None:
+        self._workers.append(_Worker(self.started, self.env, self.preload))
+        self.started += 1
+
+    def _poke(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def _objective_bytes(self, objective: Any) -> tuple[int, bytes]:
+        key = id(objective)
+        cached = self._objective_ids.get(key)
+        if cached is None or cached[0] is not objective:
+            cached = (objective, _dumps(objective))
+            self._objective_ids[key] = cached
+        return key, cached[1]
+
+    def _assign(self) -> None:
+        with self._lock:
+            for w in self._workers:
+                if not self._queue:
+                    return
+                if w.ready and w.task is None and not w.retiring:
+                    task = self._queue.popleft()
+                    if task.fut.cancelled():
+                        continue
+                    token, blob = self._objective_bytes(task.objective)
+                    first = token not in w.objectives
+                    try:
+                        w.send(("run", task.handle.id if task.handle else -1, token,
+                                blob if first else None, task.params, task.pass_trial))
+                    except OSError:
+                        self._queue.appendleft(task)
+                        continue
+                    w.objectives.add(token)
+                    w.task = task
+                    task.fut.set_running_or_notify_cancel()
+
+    def _dispatch(self) -> None:
+        while not self._closed:
+            self._assign()
+            with self._lock:
+                conns = {w.recv_conn: w for w in self._workers}
+            try:
+                ready = wait([*conns, self._wake_r], timeout=1.0)
+            except OSError:
+                ready = []
+            for c in ready:
+                if c == self._wake_r:
+                    with contextlib.suppress(OSError):
+                        os.read(self._wake_r, 4096)
+                    continue
+                w = conns.get(c)  # type: ignore[call-overload]
+                if w is None:
+                    continue
+                try:
+                    msg = c.recv()
+                except (EOFError, OSError):
+                    self._lost(w)
+                    continue
+                self._handle(w, msg)
+            self._reap()
+
+    def _handle(self, w: _Worker, msg: Any) -> None:
+        kind = msg[0]
+        if kind == "ready":
+            w.ready = True
+            return
+        task = w.task
+        if kind == "report":
+            if task is not None and task.handle is not None:
+                with contextlib.suppress(Exception):
+                    task.handle.report(msg[2], msg[3])
+            return
+        if kind == "prune?":
+            answer = False
+            if task is not None and task.handle is not None:
+                try:
+                    answer = bool(task.handle.should_prune())
+                except Exception:
+                    log.exception("pruner failed")
+            with contextlib.suppress(OSError):
+                w.send(("prune", answer))
+            return
+        if kind == "done":
+            outcome, rss = msg[2], msg[3]
+            w.task = None
+            w.tasks_done += 1
+            if w.rss_start is None:
+                w.rss_start = rss
+            elif (self.max_rss_growth_mb is not None
+                  and rss - w.rss_start > self.max_rss_growth_mb):
+                self._retire(w, f"grew {rss - w.rss_start:.0f} MB")
+            if self.max_tasks is not None and w.tasks_done >= self.max_tasks:
+                self._retire(w, f"ran {w.tasks_done} trials")
+            if task is not None and not task.fut.done():
+                task.fut.set_result(outcome)
+
+    def _retire(self, w: _Worker, why: str) -> None:
+        if w.retiring:
+            return
+        log.info("recycling trial worker %d: %s", w.index, why)
+        w.retiring = True
+        self.recycled += 1
+        with contextlib.suppress(OSError):
+            w.send(("exit",))
+        with self._lock:
+            self._spawn()
+
+    def _lost(self, w: _Worker) -> None:
+        code = w.proc.poll()
+        if code is None:
+            with contextlib.suppress(Exception):
+                code = w.proc.wait(2)
+        task = w.task
+        w.task = None
+        w.kill()
+        with self._lock:
+            if w in self._workers:
+                self._workers.remove(w)
+            if not self._closed and not w.retiring:
+                self._spawn()
+        if task is not None and not task.fut.done():
+            hint = " (killed: out of memory?)" if code in (-9, 137) else ""
+            task.fut.set_result({
+                "error": f"WorkerDied: the worker process running this trial exited with "
+                         f"code {code}{hint}", "traceback": None,
+                "curve": list(task.handle.curve) if task.handle is not None else []})
+
+    def _reap(self) -> None:
+        with self._lock:
+            gone = [w for w in self._workers if w.retiring and w.proc.poll() is not None]
+            for w in gone:
+                self._workers.remove(w)
+                w.kill()
+
+
+# -- the worker process ---------------------------------------------------------------------
+class _RemoteHandle:
+    """The ``trial`` an objective sees inside a worker: reports go to the kernel."""
+
+    def __init__(self, trial_id: int, params: dict[str, Any], conn: Connection,
+                 inbox: Connection) -> None:
+        self.id, self.params = trial_id, params
+        self.curve: list[tuple[float, float]] = []
+        self.pruned = False
+        self.started = time.time()
+        self._conn, self._inbox = conn, inbox
+
+    def report(self, step: float, value: float) -> None:
+        try:
+            s, v = float(step), float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"trial.report(step, value) takes numbers, got {step!r}, "
+                            f"{value!r}") from None
+        self.curve.append((s, v))
+        self._conn.send(("report", self.id, s, v))
+
+    def should_prune(self) -> bool:
+        if self.pruned:
+            return True
+        if not self.curve:
+            return False
+        self._conn.send(("prune?", self.id))
+        msg = self._inbox.recv()
+        self.pruned = bool(msg[1])
+        return self.pruned
+
+    def prune(self) -> None:
+        from .trial import TrialPruned
+
+        self.pruned = True
+        raise TrialPruned()
+
+    @property
+    def last(self) -> tuple[float, float] | None:
+        return self.curve[-1] if self.curve else None
+
+
+def _portable(outcome: dict[str, Any]) -> dict[str, Any]:
+    """Make an outcome picklable: results become numbers, dicts of them, or text."""
+    from .scan import _as_number, _plain_metric
+
+    res = outcome.get("result")
+    if isinstance(res, dict):
+        outcome["result"] = {str(k): _plain_metric(v) for k, v in res.items()}
+    elif res is not None and _as_number(res) is not None:
+        outcome["result"] = _as_number(res)
+    elif res is not None and not isinstance(res, str | bool):
+        outcome["result"] = f"<{type(res).__name__}>"
+    return outcome
+
+
+def _worker_main(rfd: int, wfd: int, preload: str) -> None:
+    inbox = Connection(rfd, writable=False)
+    out = Connection(wfd, readable=False)
+    for mod in filter(None, preload.split(",")):
+        with contextlib.suppress(Exception):
+            __import__(mod)
+    from .scan import run_trial
+
+    out.send(("ready",))
+    objectives: dict[int, Any] = {}
+    while True:
+        try:
+            msg = inbox.recv()
+        except (EOFError, OSError):
+            return   # the kernel went away
+        if msg[0] == "exit":
+            return
+        _, tid, token, blob, params, pass_trial = msg
+        if blob is not None:
+            objectives[token] = pickle.loads(blob)
+        handle = _RemoteHandle(tid, params, out, inbox)
+        outcome = run_trial(objectives[token], params, handle, pass_trial)  # type: ignore[arg-type]
+        try:
+            out.send(("done", tid, _portable(outcome), _rss_mb()))
+        except (pickle.PicklingError, TypeError, AttributeError) as e:
+            out.send(("done", tid, {"error": f"unpicklable result: {e}", "traceback": None,
+                                    "curve": outcome.get("curve", [])}, _rss_mb()))
+
+
+if __name__ == "__main__":
+    sys.stdout = io.TextIOWrapper(open(os.devnull, "wb"))  # noqa: SIM115 - trial prints go nowhere
+    _worker_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")
