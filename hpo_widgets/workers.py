@@ -417,6 +417,9 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
             __import__(mod)
     from .scan import run_trial
 
+    # frameworks' Python-side chatter (e.g. TensorFlow's retracing notes) is not the
+    # user's business in a worker; errors still reach the trial's traceback
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     out.send(("ready",))
     objectives: dict[int, Any] = {}
     while True:

@@ -1,0 +1,224 @@
+"""KerasScan with real Keras 3 / TensorFlow on scikit-learn's bundled data (no downloads)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+import hpo_widgets as hw
+
+keras = pytest.importorskip("keras")
+sklearn_datasets = pytest.importorskip("sklearn.datasets")
+
+
+def breast_cancer():
+    x, y = sklearn_datasets.load_breast_cancer(return_X_y=True)
+    return ((x - x.mean(0)) / x.std(0)).astype("float32"), y
+
+
+def imbalanced(frac=0.02):
+    """All benign cases (label 0 here) plus a few malignant (label 1): ~2% positives."""
+    x, y = breast_cancer()
+    y = 1 - y                        # malignant = 1
+    pos = np.flatnonzero(y == 1)[: max(2, round(frac * (y == 0).sum()))]
+    keep = np.concatenate([np.flatnonzero(y == 0), pos])
+    return x[keep], y[keep]
+
+
+def build(params):
+    import keras
+
+    model = keras.Sequential([keras.Input((30,)),
+                              keras.layers.Dense(params["units"], activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(keras.optimizers.Adam(params["lr"]), "binary_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+SPACE = {"units": [4, 16], "lr": (1e-3, 3e-2, "log"), "epochs": 3}
+
+
+def test_keras_scan_end_to_end_in_a_worker_process(store):
+    x, y = breast_cancer()
+    scan = hw.KerasScan(build, SPACE, x, y, metric="val_f1", max_trials=3, store=store,
+                        seed=0)
+    assert scan.mode == "max"
+    assert scan.split_sizes == {"train": 369, "val": 143, "test": 57} or \
+        sum(scan.split_sizes.values()) == len(x)
+    scan.start()
+    assert scan.wait(300)
+    df = scan.results
+    assert (df.status == "finished").all(), df.error.tolist()
+    for col in ("val_f1", "val_loss", "val_balanced_accuracy", "val_mcc", "val_pr_auc",
+                "flags", "degenerate"):
+        assert col in df.columns
+    assert df.val_f1.min() > 0.8 and not df.degenerate.any()
+    assert all(len(t.curve) == 3 for t in scan.trials)        # one report per epoch
+    files = sorted(p.name for p in (scan.path / "weights").iterdir())
+    assert files == ["best.json", "best.weights.h5"]           # only the best is kept
+    model = scan.best_model()
+    xv = np.load(scan.path / "data" / "x_val.npy")
+    assert model.predict(xv[:5], verbose=0).shape == (5, 1)
+    scan.close()
+
+
+def test_talos_model_function_runs_unchanged_in_the_kernel(store):
+    def talos_model(x_train, y_train, x_val, y_val, params):
+        import keras
+
+        model = keras.Sequential([keras.Input((x_train.shape[1],)),
+                                  keras.layers.Dense(params["first_neuron"], activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+        out = model.fit(x_train, y_train, validation_data=[x_val, y_val],
+                        batch_size=params["batch_size"], epochs=params["epochs"], verbose=0)
+        return out, model
+
+    x, y = breast_cancer()
+    p = {"first_neuron": [4, 8], "batch_size": [32], "epochs": [2]}
+    scan = hw.KerasScan(talos_model, p, x, y, metric="val_accuracy", workers=0,
+                        max_trials=2, store=store)
+    scan.start().wait(300)
+    df = scan.results
+    assert (df.status == "finished").all(), df.error.tolist()
+    assert df.val_accuracy.min() > 0.5
+    assert all(len(t.curve) == 2 for t in scan.trials)   # history replayed as reports
+
+
+def test_a_constant_model_is_flagged_degenerate(store):
+    def constant(params):
+        import keras
+
+        model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(
+            1, activation="sigmoid", kernel_initializer="zeros",
+            bias_initializer=keras.initializers.Constant(-5.0), trainable=False)])
+        model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
+        return model
+
+    x, y = imbalanced()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scan = hw.KerasScan(constant, {"lr": [0.1], "epochs": 1}, x, y, metric="val_accuracy",
+                            workers=0, max_trials=1, store=store)
+    scan.start().wait(300)
+    t = scan.trials[0]
+    assert t.status == "finished", t.error
+    assert t.metrics["val_accuracy"] > 0.9          # looks great...
+    assert t.metrics["degenerate"] is True          # ...and is flagged
+    assert "constant_prediction" in t.metrics["flags"]
+    assert "no_true_positives" in t.metrics["flags"]
+    assert t.metrics["val_f1"] == 0.0               # zero, not NaN
+    assert scan.results.loc[t.id, "degenerate"]
+
+
+def test_accuracy_on_imbalanced_data_warns_once(store):
+    x, y = imbalanced()
+    assert 0.01 < y.mean() < 0.03
+    with pytest.warns(UserWarning, match="balanced") as rec:
+        hw.KerasScan(build, SPACE, x, y, metric="val_accuracy", store=store, workers=0)
+    assert len([w for w in rec if issubclass(w.category, UserWarning)]) == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        hw.KerasScan(build, SPACE, x, y, metric="val_f1", store=store, name="f1", workers=0)
+
+
+def test_evaluate_adds_cv_test_and_optimism(store):
+    x, y = breast_cancer()
+    scan = hw.KerasScan(build, SPACE, x, y, metric="val_f1", max_trials=2, store=store,
+                        workers=0, seed=1)
+    scan.start().wait(300)
+    out = scan.evaluate(top=1, folds=2)
+    assert list(out.columns) == ["val_f1", "cv_mean", "cv_std", "test", "optimism"]
+    row = out.iloc[0]
+    assert 0.5 < row.test <= 1.0 and 0.5 < row.cv_mean <= 1.0
+    assert row.optimism == pytest.approx(row.val_f1 - row.test)
+    df = scan.results
+    assert df.loc[out.index[0], "test"] == row.test
+    assert df["test"].isna().sum() == len(df) - 1
+
+
+def test_bad_keras_input_is_refused_clearly(store):
+    x, y = breast_cancer()
+    with pytest.raises(ValueError, match="needs class labels"):
+        hw.KerasScan(build, SPACE, x, x[:, 0], metric="val_f1", store=store)
+    with pytest.raises(ValueError, match="validation_split > 0 or validation_data"):
+        hw.KerasScan(build, SPACE, x, y, validation_split=0, store=store)
+    with pytest.raises(ValueError, match="mode.*'min' or mode='max'"):
+        hw.KerasScan(build, SPACE, x, y, metric="val_custom", store=store)
+    with pytest.raises(ValueError, match="x has 569 rows but y has 10"):
+        hw.KerasScan(build, SPACE, x, y[:10], store=store)
+
+    def not_compiled(params):
+        import keras
+
+        return keras.Sequential([keras.Input((30,)), keras.layers.Dense(1)])
+
+    scan = hw.KerasScan(not_compiled, SPACE, x, y, workers=0, max_trials=1, store=store,
+                        name="nc")
+    scan.start().wait(60)
+    assert "not compiled" in scan.trials[0].error
+
+
+def test_pandas_and_tf_data_inputs(store):
+    pd = pytest.importorskip("pandas")
+    tf = pytest.importorskip("tensorflow")
+    x, y = breast_cancer()
+    s1 = hw.KerasScan(build, SPACE, pd.DataFrame(x), pd.Series(y), store=store, workers=0,
+                      name="pandas")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(64)
+    s2 = hw.KerasScan(build, SPACE, ds, store=store, workers=0, name="tfdata")
+    assert s1.split_sizes == s2.split_sizes
+    assert sum(s2.split_sizes.values()) == len(x)
+
+
+MEMORY_CHILD = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np
+    import hpo_widgets as hw
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    def build(params):
+        import keras
+        m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(params["units"], "relu"),
+                              keras.layers.Dense(1, "sigmoid")])
+        m.compile("adam", "binary_crossentropy")
+        return m
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype(int)
+    scan = hw.KerasScan(build, {"units": (2, 16), "epochs": 1}, x, y, metric="val_loss",
+                        max_trials=int(sys.argv[2]), store=sys.argv[1], recycle_mb=300)
+    scan.start()
+    r0 = None
+    while not scan.wait(0.5):
+        if r0 is None and scan.n_done >= 5:
+            r0 = rss()      # after the first trials: imports and caches are warm
+    print(json.dumps({"rss_start": r0, "rss_end": rss(), "done": scan.counts["finished"],
+                      "tf_in_kernel": "tensorflow" in sys.modules}))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_kernel_memory_stays_flat_over_100_trials(tmp_path):
+    import json
+
+    script = tmp_path / "mem.py"
+    script.write_text(MEMORY_CHILD)
+    out = subprocess.run([sys.executable, str(script), str(tmp_path / "s"), "100"],
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["done"] == 100
+    assert res["tf_in_kernel"] is False
+    assert res["rss_end"] - res["rss_start"] < 100, res     # MB, generous
