@@ -51,8 +51,8 @@ class _ParamRow:
         self.name, self.base, self._on_change = name, base, on_change
         self.fixed_value: Any = None
         self.label = W.HTML(f"<b>{html.escape(name)}</b>",
-                            layout=W.Layout(width="90px", overflow="hidden"))
-        self.readout = W.HTML(layout=W.Layout(width="150px"))
+                            layout=W.Layout(width="80px", overflow="hidden"))
+        self.readout = W.HTML(layout=W.Layout(width="120px"))
         self.fix = W.ToggleButton(value=False, description="fix", tooltip=(
             f"Fix {name} to the best trial's value (or the middle of its range)"),
             layout=W.Layout(width="48px"))
@@ -70,26 +70,26 @@ class _ParamRow:
         elif grid is not None:
             self.control = W.SelectionRangeSlider(
                 options=[(_fmt(v), v) for v in grid], index=(0, len(grid) - 1),
-                continuous_update=False, readout=False, layout=W.Layout(width="220px"))
+                continuous_update=False, readout=False, layout=W.Layout(width="170px"))
             self.control.observe(self._changed, "value")
         elif isinstance(base, Float | Int) and base.log:
             lo, hi = math.log10(base.low), math.log10(base.high)
             self.control = W.FloatRangeSlider(min=lo, max=hi, value=(lo, hi), step=(hi - lo) / 200,
                                               continuous_update=False, readout=False,
-                                              layout=W.Layout(width="220px"))
+                                              layout=W.Layout(width="170px"))
             self.control.observe(self._changed, "value")
         elif isinstance(base, Int):
             self.control = W.IntRangeSlider(min=int(base.low), max=int(base.high),
                                             value=(int(base.low), int(base.high)),
                                             continuous_update=False, readout=False,
-                                            layout=W.Layout(width="220px"))
+                                            layout=W.Layout(width="170px"))
             self.control.observe(self._changed, "value")
         elif isinstance(base, Float):
             self.control = W.FloatRangeSlider(min=base.low, max=base.high,
                                               value=(base.low, base.high),
                                               step=(base.high - base.low) / 200,
                                               continuous_update=False, readout=False,
-                                              layout=W.Layout(width="220px"))
+                                              layout=W.Layout(width="170px"))
             self.control.observe(self._changed, "value")
         else:  # Fixed from the start: nothing to tune
             self.control = W.HTML(f"= {html.escape(_fmt(getattr(base, 'value', '')))}")
@@ -196,6 +196,7 @@ class SpaceEditor(W.VBox):
         self.rows = {n: _ParamRow(n, p, self._edited) for n, p in self.base.items()}
         self.note = W.HTML()
         self.narrow_top = W.Button(description="Narrow to top 10%", icon="compress",
+                                   layout=W.Layout(width="170px"),
                                    tooltip="Set every range from the best 10% of finished trials")
         self.narrow_top.add_class("hpo-narrow-top")
         self.reset = W.Button(description="Reset", icon="undo",
@@ -206,7 +207,8 @@ class SpaceEditor(W.VBox):
         super().__init__([W.HTML("<b>Search space</b> <span style='opacity:.7'>(applies to new "
                                  "trials)</span>"),
                           *[r.box for r in self.rows.values()],
-                          W.HBox([self.narrow_top, self.reset]), self.note])
+                          W.HBox([self.narrow_top, self.reset]), self.note],
+                         layout=W.Layout(width="430px", flex="0 0 auto"))
         self.add_class("hpo-space")
         self.show(scan.space)
 
@@ -302,11 +304,14 @@ class Dashboard(W.VBox):
         self.space_editor = SpaceEditor(scan, self.base_space)
         self._build_charts()
         self._build_table()
-        charts = W.VBox([W.HBox([self.history_fig, self.param_box]),
+        row = W.Layout(width="100%", flex_flow="row wrap")
+        charts = W.VBox([W.HBox([self.history_fig, self.param_box], layout=row),
                          *([self.parcoords] if self.parcoords is not None else []),
-                         W.HBox([self.curves_fig, self.table_box])],
-                        layout=W.Layout(flex="1 1 auto", min_width="0"))
-        body = W.HBox([self.space_editor, charts], layout=W.Layout(align_items="flex-start"))
+                         W.HBox([self.curves_fig, self.table_box], layout=row)],
+                        layout=W.Layout(flex="1 1 600px", min_width="0"))
+        # side by side on wide screens; the charts wrap below the sliders on narrow ones
+        body = W.HBox([self.space_editor, charts],
+                      layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
         super().__init__([self.header, self.controls, body],
                          layout=W.Layout(border="1px solid var(--jp-border-color2, #ddd)",
                                          padding="6px"))
@@ -326,7 +331,7 @@ class Dashboard(W.VBox):
         self.title.add_class("hpo-title")
         self.status = W.HTML()
         self.status.add_class("hpo-status")
-        self.progress = W.IntProgress(min=0, max=1, value=0, layout=W.Layout(width="220px"))
+        self.progress = W.IntProgress(min=0, max=1, value=0, layout=W.Layout(width="170px"))
         self.progress.add_class("hpo-progress")
         self.progress_text = W.HTML()
         self.progress_text.add_class("hpo-progress-text")
@@ -340,7 +345,7 @@ class Dashboard(W.VBox):
     def _build_controls(self) -> None:
         s = self.scan
         self.start_btn = W.Button(description="Start", icon="play", button_style="success",
-                                  layout=W.Layout(width="90px"))
+                                  layout=W.Layout(width="110px"))
         self.start_btn.add_class("hpo-start")
         self.pause_btn = W.Button(description="Pause", icon="pause",
                                   layout=W.Layout(width="100px"))
@@ -373,7 +378,7 @@ class Dashboard(W.VBox):
 
     def _build_charts(self) -> None:
         s = self.scan
-        lay = W.Layout(width="440px", height="260px")
+        lay = W.Layout(flex="1 1 320px", min_width="300px", height="260px")
         margin = {"top": 30, "bottom": 40, "left": 60, "right": 15}
         # score per trial + best so far
         hx, hy = bq.LinearScale(), bq.LinearScale()
@@ -398,7 +403,9 @@ class Dashboard(W.VBox):
         self.param_points: bq.Scatter | None = None
         self.param_brush: Any = None
         self.param_picker.observe(lambda _: self._setup_param_chart(), "value")
-        self.param_box = W.VBox([self.param_picker, self.param_fig])
+        self.param_box = W.VBox([self.param_picker, self.param_fig],
+                                layout=W.Layout(flex="1 1 320px", min_width="300px"))
+        self.param_fig.layout = W.Layout(width="100%", height="260px")
         if names:
             self._setup_param_chart()
         # learning curves
@@ -419,7 +426,7 @@ class Dashboard(W.VBox):
 
             self.parcoords = ParallelCoordinates(
                 dims=cd.parcoords_dims(self.base_space), metric=s.metric, minimize=s.minimize,
-                layout=W.Layout(width="890px", height="260px"))
+                layout=W.Layout(width="100%", height="260px"))
             self.parcoords.add_class("hpo-chart-parcoords")
             self.parcoords.observe(self._parcoords_brushed, "selection")
         except Exception as e:  # noqa: BLE001 - the rest of the dashboard still works
@@ -435,7 +442,8 @@ class Dashboard(W.VBox):
             xs = bq.LinearScale(min=ax["min"], max=ax["max"])
         else:
             xs.min, xs.max = float(ax["min"]), float(ax["max"])
-        xaxis = bq.Axis(scale=xs, label=name, num_ticks=5)
+        xaxis = bq.Axis(scale=xs, label=name, num_ticks=5,
+                        tick_format=".0e" if ax["kind"] == "log" else ".3~g")
         if ax["kind"] == "choice":
             xaxis.tick_values = np.arange(len(ax["labels"]), dtype=float)
             xaxis.tick_labels = {float(i): lab for i, lab in enumerate(ax["labels"])}
@@ -458,7 +466,7 @@ class Dashboard(W.VBox):
         s = self.scan
         cols = [s.metric, "trial", "duration", *self.base_space.tunable]
         self.sort_by = W.Dropdown(options=cols, value=s.metric, description="sort by",
-                                  layout=W.Layout(width="220px"))
+                                  layout=W.Layout(width="170px"))
         self.sort_by.add_class("hpo-sort-by")
         self.sort_desc = W.ToggleButton(value=not s.minimize, description="desc",
                                         layout=W.Layout(width="60px"))
@@ -468,7 +476,7 @@ class Dashboard(W.VBox):
             w.observe(lambda _: (self._mark("table"), self._wake.set()), "value")
         self.table_box = W.VBox([W.HBox([W.HTML("<b>Top trials</b>"), self.sort_by,
                                          self.sort_desc]), self.table],
-                                layout=W.Layout(width="450px"))
+                                layout=W.Layout(flex="1 1 320px", min_width="300px"))
 
     # -- control callbacks ------------------------------------------------------------------
     def _safely(self, fn: Any, *args: Any) -> None:
