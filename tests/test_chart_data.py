@@ -128,3 +128,12 @@ def test_format_helpers():
     assert cd.format_seconds(3725) == "1:02:05"
     assert cd.format_seconds(None) == "–"
     assert cd.format_value(0.000123456) == "0.0001235"
+
+
+def test_curves_info_with_a_single_one_point_curve_is_still_two_dimensional():
+    running = Trial(id=0, params={}, status="running")
+    info = cd.curves_info([running], [], {0: [(0.0, 0.5)]}, minimize=True)
+    assert info["x"].shape == (1, 2) and info["y"].tolist() == [[0.5, 0.5]]
+    bq = pytest.importorskip("bqplot")
+    lines = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)))
+    lines.x, lines.y = info["x"], info["y"]      # accepted by bqplot

@@ -243,7 +243,8 @@ def curves_info(running: Sequence[Trial], finished: Sequence[Trial],
         series.append((f"#{t.id} {t.value:.4g}", "best", list(t.curve)))
     if not series:
         return {"x": np.zeros((0, 0)), "y": np.zeros((0, 0)), "labels": [], "kinds": []}
-    width = max(len(p) for _, _, p in series)
+    # at least two columns: bqplot squeezes a (1, 1) array to a scalar and rejects it
+    width = max(2, *(len(p) for _, _, p in series))
     x = np.full((len(series), width), np.nan)
     y = np.full((len(series), width), np.nan)
     for i, (_, _, pts) in enumerate(series):
