@@ -396,7 +396,9 @@ class Scan:
         self._store = Store(self.path)
         self._load_stored()
         self._next_id = max(self._trials, default=-1) + 1
-        self._store.update_meta(self._meta())
+        if not self._store.is_locked():
+            # a scan running on these rows (here or elsewhere) owns its stored settings
+            self._store.update_meta(self._meta())
         self.strategy.bind(seed=self.seed, minimize=self.minimize)
         if self.pruner is not None:
             self.pruner.bind(minimize=self.minimize)

@@ -276,7 +276,7 @@ class Store:
 
 def list_stored(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Summaries of the scans stored under ``store`` (read-only)."""
-    root = Path(store).expanduser()
+    root = Path(store).expanduser().resolve()   # absolute, like a live scan's path
     out: list[dict[str, Any]] = []
     if not root.is_dir():
         return out

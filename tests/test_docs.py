@@ -8,7 +8,8 @@ import importlib
 import pytest
 
 MODULES = ["hpo_widgets.space", "hpo_widgets.trial", "hpo_widgets.scan", "hpo_widgets.store",
-           "hpo_widgets.strategies.grid", "hpo_widgets.strategies.random"]
+           "hpo_widgets.strategies.grid", "hpo_widgets.strategies.random",
+           "hpo_widgets.magics", "hpo_widgets.widgets.chart_data"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -180,3 +180,27 @@ def test_sigkill_mid_scan_loses_nothing_and_rerunning_the_cell_finishes_it(tmp_p
     assert len(final.trials) == 40 + final.counts["interrupted"]
     for a in announced:
         assert final.trials[a["id"]].params == a["params"]
+
+
+def test_scans_lists_a_live_scan_once_with_a_relative_store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    kept = hw.Scan(loss, SPACE, metric="loss", max_trials=2, name="rel", store="hpo_scans")
+    kept.start().wait(10)
+    df = hw.scans("hpo_scans")
+    assert (df.name == "rel").sum() == 1
+
+
+def test_constructing_a_scan_that_runs_elsewhere_leaves_its_stored_state(store):
+    gate = threading.Event()
+
+    def slow(params):
+        gate.wait(5)
+        return params["x"]
+
+    a = hw.Scan(slow, SPACE, max_trials=2, name="busy", store=store)
+    a.start()
+    hw.Scan(slow, SPACE, max_trials=99, name="busy", store=store)   # e.g. a re-run cell
+    assert Store(store / "busy").get_meta("status") == "running"
+    assert Store(store / "busy").get_meta("max_trials") == 2
+    gate.set()
+    a.wait(10)
