@@ -137,3 +137,11 @@ def test_curves_info_with_a_single_one_point_curve_is_still_two_dimensional():
     bq = pytest.importorskip("bqplot")
     lines = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)))
     lines.x, lines.y = info["x"], info["y"]      # accepted by bqplot
+
+
+def test_top_rows_carry_evaluation_columns_when_present():
+    t = _finished(0, 0.9, x=1).replace(metrics={"value": 0.9, "cv_mean": 0.8, "test": 0.7,
+                                                "optimism": 0.2, "flags": "constant_prediction"})
+    row = cd.top_rows([t, _finished(1, 0.5, x=2)], "value", minimize=False)[0]
+    assert row["optimism"] == 0.2 and row["test"] == 0.7 and "cv_std" not in row
+    assert row["flags"] == "constant_prediction"

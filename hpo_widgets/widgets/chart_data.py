@@ -33,6 +33,9 @@ __all__ = [
     "top_rows",
 ]
 
+#: Honesty columns that evaluate() adds to trials; the table shows them when present.
+EVALUATION_COLUMNS = ("cv_mean", "cv_std", "test", "optimism")
+
 #: Most points a scatter sends per redraw; beyond it the chart shows a decimated view.
 MAX_POINTS = 2000
 
@@ -279,8 +282,12 @@ def top_rows(trials: Sequence[Trial], metric: str, minimize: bool, k: int = 10,
         done.sort(key=key, reverse=not asc)
     rows = []
     for t in done[:k]:
-        rows.append({"trial": t.id, metric: t.value, **t.params,
-                     "duration": t.duration, "flags": t.metrics.get("flags", "")})
+        row = {"trial": t.id, metric: t.value, **t.params, "duration": t.duration,
+               "flags": t.metrics.get("flags", "")}
+        for k in EVALUATION_COLUMNS:   # from KerasScan.evaluate(), when it has run
+            if k in t.metrics:
+                row[k] = t.metrics[k]
+        rows.append(row)
     return rows
 
 

@@ -575,8 +575,8 @@ class Dashboard(W.VBox):
                 self._dirty.add("header")
             elif kind == "space":
                 self._dirty.add("space")
-            else:
-                self._dirty.add("header")
+            else:   # status changes, and evaluate() adding columns to trials
+                self._dirty.update(("header", "table"))
             self.stats["events"] += 1
         self._wake.set()
         self.stats["listener_s"] += time.thread_time() - t0
@@ -693,6 +693,7 @@ class Dashboard(W.VBox):
                            sort_by=None if sort_by == s.metric else sort_by,
                            ascending=not self.sort_desc.value)
         cols = ["trial", s.metric, *self.base_space.tunable, "duration"]
+        cols += [c for c in cd.EVALUATION_COLUMNS if any(c in r for r in rows)]
         if any(r.get("flags") for r in rows):
             cols.append("flags")
         head = "".join(f"<th style='padding:2px 6px;text-align:right'>{html.escape(c)}</th>"
