@@ -171,3 +171,15 @@ def test_scan_displays_as_its_dashboard_in_a_kernel(store, monkeypatch):
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == \
         scan.dashboard().model_id
+
+
+def test_the_table_shows_evaluation_columns_when_trials_gain_them(store):
+    scan = hw.Scan(objective, SPACE, max_trials=12, store=store, seed=0)
+    dash = scan.dashboard()
+    scan.start().wait(10)
+    best = scan.best
+    scan._put(best.replace(metrics={**best.metrics, "cv_mean": 0.5, "test": 0.4,
+                                    "optimism": 0.1}))      # what KerasScan.evaluate does
+    scan._emit(hw.scan.ScanEvent("status", scan))
+    _until(lambda: "optimism" in dash.table.value)
+    assert "cv_mean" in dash.table.value

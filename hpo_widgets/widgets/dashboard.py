@@ -688,6 +688,8 @@ class Dashboard(W.VBox):
         sort_by = self.sort_by.value
         # the top_k trials by score, ordered by the column the user picked
         with self._lock:
+            # the latest record of each (evaluate() replaces trials with richer ones)
+            self._top = [s._trials.get(t.id, t) for t in self._top]
             top = self._top[: self.top_k]
         rows = cd.top_rows(top, s.metric, s.minimize, self.top_k,
                            sort_by=None if sort_by == s.metric else sort_by,
