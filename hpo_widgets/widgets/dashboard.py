@@ -444,6 +444,12 @@ class Dashboard(W.VBox):
             xs.min, xs.max = float(ax["min"]), float(ax["max"])
         xaxis = bq.Axis(scale=xs, label=name, num_ticks=5,
                         tick_format=".0e" if ax["kind"] == "log" else ".3~g")
+        if ax["kind"] == "log":   # one tick per decade; d3's log ticks crowd at the top
+            lo, hi = math.floor(math.log10(ax["min"])), math.ceil(math.log10(ax["max"]))
+            step = max(1, (hi - lo) // 5)
+            xaxis.tick_values = np.array([10.0 ** k for k in range(lo, hi + 1, step)
+                                          if ax["min"] <= 10.0 ** k * 1.0000001
+                                          and 10.0 ** k <= ax["max"] * 1.0000001])
         if ax["kind"] == "choice":
             xaxis.tick_values = np.arange(len(ax["labels"]), dtype=float)
             xaxis.tick_labels = {float(i): lab for i, lab in enumerate(ax["labels"])}
