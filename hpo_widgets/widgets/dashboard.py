@@ -183,7 +183,9 @@ class _ParamRow:
         if isinstance(p, Choice):
             return f"{len(p.values)} value{'s' if len(p.values) != 1 else ''}"
         if isinstance(p, Float | Int):
-            return f"{_fmt(p.low)} – {_fmt(p.high)}{' (log)' if p.log else ''}"
+            lo, hi = (f"{p.low:.3g}", f"{p.high:.3g}") if isinstance(p, Float) else (
+                _fmt(p.low), _fmt(p.high))
+            return f"{lo} – {hi}{' (log)' if p.log else ''}"
         return ""
 
 
