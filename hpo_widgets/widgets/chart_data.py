@@ -8,7 +8,6 @@ the front end per redraw does not grow with the scan.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -37,7 +36,7 @@ __all__ = [
 EVALUATION_COLUMNS = ("cv_mean", "cv_std", "test", "optimism")
 
 #: Most points a scatter sends per redraw; beyond it the chart shows a decimated view.
-MAX_POINTS = 2000
+MAX_POINTS = 600
 
 
 class TrialSeries:
@@ -123,38 +122,25 @@ def best_so_far(ids: np.ndarray, scores: np.ndarray, minimize: bool) -> tuple[np
 
 def decimate(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS,
              keep: np.ndarray | None = None) -> np.ndarray:
-    """Indices of at most ``max_points`` points that keep the shape of a scatter.
+    """Indices of at most ``max_points`` points (plus ``keep``) that sample a scatter fairly.
 
-    Below the cap every point is kept. Above it, x is cut into ``max_points // 2``
-    bins and each bin keeps its lowest and highest y (the envelope a reader sees),
-    plus the indices in ``keep`` (e.g. the best trials).
+    Below the cap every point is kept. Above it, an even stride over the points in
+    trial order: every region of the scan is shown in proportion, so the density a
+    reader sees is the real one (keeping each bin's extremes instead draws structure
+    that is not in the data). The lowest and highest y and the indices in ``keep``
+    (e.g. the best trials) are always included.
     """
     n = len(x)
     if n <= max_points:
         return np.arange(n)
-    bins = max(max_points // 2, 1)
-    order = np.argsort(x, kind="stable")
-    edges = np.linspace(0, n, bins + 1).astype(int)
-    out = []
-    ys = y[order]
-    for a, b in itertools.pairwise(edges):
-        if b <= a:
-            continue
-        seg = ys[a:b]
-        finite = np.isfinite(seg)
-        if not finite.any():
-            out.append(order[a])
-            continue
-        idx = np.flatnonzero(finite)
-        lo = idx[np.argmin(seg[idx])]
-        hi = idx[np.argmax(seg[idx])]
-        out.append(order[a + lo])
-        if hi != lo:
-            out.append(order[a + hi])
-    sel = np.array(out, dtype=np.int64)
+    sel = np.linspace(0, n - 1, max_points).astype(np.int64)
+    finite = np.flatnonzero(np.isfinite(y))
+    extremes = [finite[np.argmin(y[finite])], finite[np.argmax(y[finite])]] if len(finite) \
+        else []
+    extra = np.array(extremes, dtype=np.int64)
     if keep is not None and len(keep):
-        sel = np.union1d(sel, keep)
-    return np.sort(sel)
+        extra = np.concatenate([extra, np.asarray(keep, dtype=np.int64)])
+    return np.union1d(sel, extra)
 
 
 def _best_indices(scores: np.ndarray, minimize: bool, k: int) -> np.ndarray:

@@ -36,6 +36,7 @@ log = logging.getLogger("hpo_widgets")
 _STATUS_COLORS = {"idle": "#6b7280", "running": "#16a34a", "paused": "#d97706",
                   "stopping": "#d97706", "finished": "#2563eb", "failed": "#dc2626"}
 _BEST = "#e4572e"
+_CHART_PARTS = frozenset({"history", "param", "curves", "table", "parcoords"})
 _POINT = "#4c78a8"
 
 
@@ -59,7 +60,8 @@ class _ParamRow:
         self.fix.add_class("hpo-fix")
         self.control: W.Widget
         self._toggles: list[W.ToggleButton] = []
-        grid = base.grid() if isinstance(base, Float | Int) and base.size() is not None else None
+        discrete = isinstance(base, Float | Int) and (base.step is not None or base.num is not None)
+        grid = base.grid() if discrete else None
         if isinstance(base, Choice):
             self._toggles = [W.ToggleButton(value=True, description=_fmt(v), tooltip=str(v),
                                             layout=W.Layout(width="auto", min_width="42px"))
@@ -195,6 +197,10 @@ class SpaceEditor(W.VBox):
     def __init__(self, scan: Scan, base: Space | None = None) -> None:
         self.scan = scan
         self.base = base or scan.space
+        # Clicks arrive on the kernel's main thread, scan-driven updates on the dashboard's
+        # refresher thread: one lock keeps "move the sliders" and "read the sliders" apart
+        # (else a half-moved set of sliders can be read back as the user's edit).
+        self._lock = threading.RLock()
         self.rows = {n: _ParamRow(n, p, self._edited) for n, p in self.base.items()}
         self.note = W.HTML()
         self.narrow_top = W.Button(description="Narrow to top 10%", icon="compress",
@@ -219,21 +225,23 @@ class SpaceEditor(W.VBox):
         return None if best is None else best.params.get(name)
 
     def _edited(self, row: _ParamRow) -> None:
-        try:
-            new = Space({n: r.param(self._best_value(n)) for n, r in self.rows.items()})
-        except ValueError as e:
-            self.note.value = f"<span style='color:#dc2626'>{html.escape(str(e))}</span>"
-            self.show(self.scan.space)
-            return
-        self._set(new)
+        with self._lock:
+            try:
+                new = Space({n: r.param(self._best_value(n)) for n, r in self.rows.items()})
+            except ValueError as e:
+                self.note.value = f"<span style='color:#dc2626'>{html.escape(str(e))}</span>"
+                self.show(self.scan.space)
+                return
+            self._set(new)
 
     def _set(self, space: Space) -> None:
-        try:
-            self.scan.space = space
-            self.note.value = ""
-        except (TypeError, ValueError) as e:
-            self.note.value = f"<span style='color:#dc2626'>{html.escape(str(e))}</span>"
-        self.show(self.scan.space)
+        with self._lock:
+            try:
+                self.scan.space = space
+                self.note.value = ""
+            except (TypeError, ValueError) as e:
+                self.note.value = f"<span style='color:#dc2626'>{html.escape(str(e))}</span>"
+            self.show(self.scan.space)
 
     def apply_top_fraction(self, fraction: float = 0.1) -> None:
         """Narrow every range to where the best ``fraction`` of trials lie."""
@@ -268,9 +276,10 @@ class SpaceEditor(W.VBox):
         self._set(self.scan.space.narrow(**{name: self.base[name]}))
 
     def show(self, space: Space) -> None:
-        for n, row in self.rows.items():
-            if n in space:
-                row.show(space[n])
+        with self._lock:
+            for n, row in self.rows.items():
+                if n in space:
+                    row.show(space[n])
 
 
 # -- the dashboard ----------------------------------------------------------------------
@@ -281,9 +290,13 @@ class Dashboard(W.VBox):
     >>> scan.start(); scan.dashboard()              # doctest: +SKIP
     """
 
-    def __init__(self, scan: Scan, max_fps: float = 4.0, top_k: int = 10) -> None:
+    def __init__(self, scan: Scan, max_fps: float = 4.0, chart_interval: float = 1.0,
+                 top_k: int = 10) -> None:
         self.scan = scan
         self.min_interval = 1.0 / max_fps
+        self.chart_interval = chart_interval
+        self._last_charts = 0.0
+        self._force = False
         self.top_k = top_k
         self.base_space = scan.space
         names = self.base_space.tunable
@@ -381,9 +394,9 @@ class Dashboard(W.VBox):
     def _build_charts(self) -> None:
         s = self.scan
         lay = W.Layout(flex="1 1 320px", min_width="300px", height="260px")
-        margin = {"top": 30, "bottom": 40, "left": 60, "right": 15}
+        margin = {"top": 30, "bottom": 40, "left": 70, "right": 20}
         # score per trial + best so far
-        hx, hy = bq.LinearScale(), bq.LinearScale()
+        hx, hy = bq.LinearScale(min=0.0), bq.LinearScale()
         self.hist_points = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": hx, "y": hy},
                                       colors=[_POINT], default_size=14, opacities=[0.6])
         self.hist_best = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": hx, "y": hy},
@@ -391,7 +404,8 @@ class Dashboard(W.VBox):
         self.history_fig = bq.Figure(
             marks=[self.hist_points, self.hist_best],
             axes=[bq.Axis(scale=hx, label="trial", num_ticks=5),
-                  bq.Axis(scale=hy, orientation="vertical", label=s.metric, tick_format=".3g")],
+                  bq.Axis(scale=hy, orientation="vertical", label=s.metric, tick_format=".3g",
+                          label_offset="50px")],
             title=f"{s.metric} per trial (best so far in red)", fig_margin=margin, layout=lay,
             animation_duration=0)
         self.history_fig.add_class("hpo-chart-history")
@@ -416,8 +430,9 @@ class Dashboard(W.VBox):
                                scales={"x": cx, "y": cy}, stroke_width=1.5)
         self.curves_fig = bq.Figure(
             marks=[self.curves],
-            axes=[bq.Axis(scale=cx, label="step"),
-                  bq.Axis(scale=cy, orientation="vertical", label="reported", tick_format=".3g")],
+            axes=[bq.Axis(scale=cx, label="step", tick_format="~g"),
+                  bq.Axis(scale=cy, orientation="vertical", label="reported", tick_format=".3g",
+                          label_offset="50px")],
             title="learning curves (running: orange, best: blue)", fig_margin=margin,
             layout=lay, animation_duration=0)
         self.curves_fig.add_class("hpo-chart-curves")
@@ -464,11 +479,11 @@ class Dashboard(W.VBox):
         with self.param_fig.hold_sync():
             self.param_fig.marks = [self.param_points]
             self.param_fig.axes = [xaxis, bq.Axis(scale=ys, orientation="vertical",
-                                                  label=self.scan.metric, tick_format=".3g")]
+                                                  label=self.scan.metric, tick_format=".3g",
+                                                  label_offset="50px")]
             self.param_fig.interaction = brush
             self.param_fig.title = f"{self.scan.metric} vs {name} (drag to narrow {name})"
-        self._mark("param")
-        self._wake.set()
+        self._now("param")
 
     def _build_table(self) -> None:
         s = self.scan
@@ -481,7 +496,7 @@ class Dashboard(W.VBox):
         self.table = W.HTML(layout=W.Layout(max_height="230px", overflow="auto"))
         self.table.add_class("hpo-table")
         for w in (self.sort_by, self.sort_desc):
-            w.observe(lambda _: (self._mark("table"), self._wake.set()), "value")
+            w.observe(lambda _: self._now("table"), "value")
         self.table_box = W.VBox([W.HBox([W.HTML("<b>Top trials</b>"), self.sort_by,
                                          self.sort_desc]), self.table],
                                 layout=W.Layout(flex="1 1 320px", min_width="300px"))
@@ -592,7 +607,13 @@ class Dashboard(W.VBox):
     def _refresher(self) -> None:
         last = 0.0
         while not self._closed:
-            self._wake.wait()
+            # charts held back by their slower cadence are due at a known time
+            with self._lock:
+                held = bool(self._dirty & _CHART_PARTS)
+            timeout = None
+            if held:
+                timeout = max(0.05, self.chart_interval - (time.monotonic() - self._last_charts))
+            self._wake.wait(timeout)
             if self._closed:
                 return
             wait = self.min_interval - (time.monotonic() - last)
@@ -605,13 +626,35 @@ class Dashboard(W.VBox):
             except Exception:
                 log.exception("dashboard refresh failed")
 
+    def _now(self, *parts: str) -> None:
+        """A user asked for ``parts`` (picked a parameter, a sort): draw them at once."""
+        with self._lock:
+            self._dirty.update(parts)
+            self._force = True
+        self._wake.set()
+
     # -- drawing --------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Redraw what changed since the last redraw (called by the refresher thread)."""
+        """Redraw what changed since the last redraw (called by the refresher thread).
+
+        The header follows at up to ``max_fps``; the charts at most once every
+        ``chart_interval`` seconds: a browser redraws an SVG scatter far more slowly than
+        a label, and a page busy redrawing cannot answer the user's clicks.
+        """
         t0 = time.thread_time()
+        now = time.monotonic()
         with self._lock:
             dirty, self._dirty = self._dirty, set()
-            pending, self._pending = self._pending, []
+            charts_due = (self._force or "all" in dirty
+                          or now - self._last_charts >= self.chart_interval)
+            self._force = False
+            if charts_due:
+                pending, self._pending = self._pending, []
+                self._last_charts = now
+            else:
+                pending = []
+                self._dirty |= dirty & _CHART_PARTS
+                dirty -= _CHART_PARTS
             live = {k: list(v) for k, v in self._live_curves.items()}
         every = "all" in dirty
         if every or "header" in dirty:
@@ -640,7 +683,7 @@ class Dashboard(W.VBox):
                 self.curves.labels = info["labels"]
         if every or "table" in dirty:
             self._update_table()
-        if self.parcoords is not None and pending and not every:
+        if self.parcoords is not None and pending and not every and charts_due:
             ids = np.array([p[0] for p in pending], dtype=np.int64)
             vals = np.array([p[1] for p in pending], dtype=float).reshape(len(pending), -1)
             self.parcoords.append(ids, vals, np.array([p[2] for p in pending]))
@@ -682,7 +725,10 @@ class Dashboard(W.VBox):
             self.message.value = f"<span style='opacity:.8'>{html.escape(msg)}</span>"
         st = info["status"]
         active = st in ("running", "paused", "stopping")
-        self.start_btn.disabled = active or s.objective is None
+        full = s.max_trials is not None and info["done"] >= s.max_trials
+        self.start_btn.disabled = active or s.objective is None or full
+        self.start_btn.tooltip = ("raise max trials to continue" if full and not active
+                                  else "start or continue the scan")
         self.start_btn.description = "Start" if not s.trials else "Continue"
         self.pause_btn.disabled = st not in ("running", "paused")
         self.pause_btn.description = "Resume" if st == "paused" else "Pause"
@@ -706,8 +752,8 @@ class Dashboard(W.VBox):
         cols += [c for c in cd.EVALUATION_COLUMNS if any(c in r for r in rows)]
         if any(r.get("flags") for r in rows):
             cols.append("flags")
-        head = "".join(f"<th style='padding:2px 6px;text-align:right'>{html.escape(c)}</th>"
-                       for c in cols)
+        head = "".join(f"<th style='padding:2px 6px;text-align:right'>"
+                       f"{html.escape(c + ' (s)' if c == 'duration' else c)}</th>" for c in cols)
         body = []
         best = s.best
         for r in rows:
