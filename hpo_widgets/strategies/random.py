@@ -7,7 +7,7 @@ from typing import Any
 
 from ..space import Space
 from ..trial import Trial
-from .base import Strategy
+from .base import Strategy, point_key
 
 __all__ = ["Random"]
 
@@ -27,4 +27,13 @@ class Random(Strategy):
 
     def ask(self, space: Space, history: Sequence[Trial],
             pending: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-        return space.sample(self.rng(len(history) + len(pending)))
+        rng = self.rng(len(history) + len(pending))
+        point = space.sample(rng)
+        if pending:
+            # In a small discrete space a draw can repeat a running point: draw again.
+            busy = {point_key(p) for p in pending}
+            for _ in range(100):
+                if point_key(point) not in busy:
+                    break
+                point = space.sample(rng)
+        return point
