@@ -945,3 +945,12 @@ def _print_output(scan: Scan, which: str) -> None:
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%%hpo`` and ``%hpo`` (``%load_ext hpo_widgets``)."""
     ipython.register_magics(HpoMagics)
+    if getattr(ipython, "kernel", None) is not None:
+        # Say hello to JupyterLab's side-panel API now, so that `%hpo panel` in a later
+        # cell knows whether it is really there (see hpo_widgets.lab).
+        try:
+            from .lab import frontend
+
+            frontend()
+        except ImportError:
+            pass
