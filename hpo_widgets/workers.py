@@ -426,9 +426,12 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
         try:
             msg = inbox.recv()
         except (EOFError, OSError):
-            return   # the kernel went away
+            os._exit(0)   # the kernel went away
         if msg[0] == "exit":
-            return
+            # Skip the interpreter's teardown: a framework's atexit and module cleanup
+            # take seconds (2.3 s for Keras vs 0.36 s this way) and there is nothing to save.
+            out.close()
+            os._exit(0)
         _, tid, token, blob, params, pass_trial = msg
         if blob is not None:
             objectives[token] = pickle.loads(blob)
