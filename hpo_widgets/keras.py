@@ -40,6 +40,7 @@ log = logging.getLogger("hpo_widgets")
 
 _OUR_METRICS = ("f1", "precision", "recall", "balanced_accuracy", "mcc", "pr_auc", "fbeta")
 _DATA_CACHE: dict[str, dict[str, np.ndarray]] = {}
+_BEST_SEEN: dict[str, float] = {}   # per weights folder: best value this process saved
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -214,11 +215,13 @@ class _KerasTrial:
 
     def __init__(self, build: Callable[..., Any], talos: bool, data_dir: str, metric: str,
                  epochs: int, batch_size: int, n_classes: int | None, seed: int,
-                 weights_dir: str | None, fit_kwargs: dict[str, Any], in_process: bool) -> None:
+                 weights_dir: str | None, fit_kwargs: dict[str, Any], in_process: bool,
+                 minimize: bool = True) -> None:
         self.build, self.talos, self.data_dir = build, talos, data_dir
         self.metric, self.epochs, self.batch_size = metric, epochs, batch_size
         self.n_classes, self.seed, self.weights_dir = n_classes, seed, weights_dir
         self.fit_kwargs, self.in_process = fit_kwargs, in_process
+        self.minimize = minimize
 
     def __call__(self, params: dict[str, Any], trial: Any) -> dict[str, Any]:
         import keras
@@ -266,8 +269,15 @@ class _KerasTrial:
             y_prob = _predict(model, x_val)
             metrics.update(_classification_scores(y_val_labels, y_prob, self.n_classes, "val_",
                                                   self.metric))
-        if self.weights_dir is not None:
-            model.save_weights(os.path.join(self.weights_dir, f"trial-{trial.id}.weights.h5"))
+        value = metrics.get(self.metric)
+        if self.weights_dir is not None and isinstance(value, float) and math.isfinite(value):
+            # Save only what can be the scan's best: it beats everything this process has
+            # seen (the scan's best always does). Saving every model cost ~50 ms a trial.
+            seen = _BEST_SEEN.get(self.weights_dir)
+            if seen is None or (value < seen if self.minimize else value > seen):
+                _BEST_SEEN[self.weights_dir] = value
+                model.save_weights(os.path.join(self.weights_dir,
+                                                f"trial-{trial.id}.weights.h5"))
         metrics["fit_seconds"] = fit_s
         metrics["trial_seconds"] = time.perf_counter() - t0
         if self.in_process:
@@ -402,12 +412,20 @@ class KerasScan(Scan):
         self.weights_dir = folder / "weights" if keep_best_model else None
         if self.weights_dir is not None:
             self.weights_dir.mkdir(parents=True, exist_ok=True)
+            best_file = self.weights_dir / "best.json"
+            if best_file.exists():   # a continued scan: only better models need saving
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    _BEST_SEEN[str(self.weights_dir)] = float(
+                        json.loads(best_file.read_text())["value"])
+            else:
+                _BEST_SEEN.pop(str(self.weights_dir), None)
 
         in_process = workers == 0
         objective = _KerasTrial(build, self.talos, str(data_dir), metric, int(epochs),
                                 int(batch_size), self.n_classes, int(split_seed),
                                 None if self.weights_dir is None else str(self.weights_dir),
-                                dict(fit_kwargs or {}), in_process)
+                                dict(fit_kwargs or {}), in_process,
+                                minimize=(mode or infer_mode(metric)) == "min")
         executor = options.pop("executor", None)
         self._pool_factory: Callable[[], Any] | None = None
         if executor is None and not in_process:
