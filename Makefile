@@ -47,6 +47,11 @@ endif
 bench: env
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/dashboard.py
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python bench/efficiency.py --seeds 10
+	$(BIN)/python bench/pruning.py
+	$(BIN)/python bench/keras_memory.py
+	$(BIN)/python bench/spawn_pool_hang.py
 
 clean:
 	rm -rf $(VENV) hpo_scans tests/artifacts .pytest_cache

@@ -207,3 +207,12 @@ def test_a_scan_stores_pruned_trials_with_their_curves(store, pruner):
         assert 0 < len(t.curve) < 9 and t.value == t.curve[-1][1]
     best = min(trials, key=lambda t: t.params["final"])
     assert best.status == "finished"
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import hpo_widgets.pruning
+
+    result = doctest.testmod(hpo_widgets.pruning)
+    assert result.attempted and not result.failed

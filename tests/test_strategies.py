@@ -414,6 +414,16 @@ class TestOptunaStrategy(StrategyConformance):
         assert a.ask(space, [], []) == b.ask(space, [], [])
         assert a.to_dict() == {"name": "optuna", "sampler": "TPESampler"}
 
+    def test_a_sampler_class_gets_the_scan_seed(self):
+        optuna = pytest.importorskip("optuna")
+        points = []
+        for _ in range(2):
+            s = hw.OptunaStrategy(optuna.samplers.RandomSampler)
+            s.bind(seed=11, minimize=False)
+            points.append(s.ask(mixed_space(), [], []))
+        assert points[0] == points[1]
+        assert s.to_dict()["sampler"] == "RandomSampler"
+
 
 # ----------------------------------------------------------------------------------
 # through the engine
@@ -442,3 +452,15 @@ def test_bayes_drives_a_parallel_scan_with_failures_and_a_narrowed_space(store):
     for t in trials[16:]:
         assert_in_space(narrow, t.params)
     assert min(t.value for t in trials if t.value is not None) < 0.2
+
+
+@pytest.mark.parametrize("name", ["sobol", "bayes", "optuna"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    if name == "optuna":
+        pytest.importorskip("optuna")
+    module = importlib.import_module(f"hpo_widgets.strategies.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted and not result.failed

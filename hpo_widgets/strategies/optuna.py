@@ -112,13 +112,15 @@ class OptunaStrategy(Strategy):
     ask-and-tell interface on an in-memory study.
 
     ``sampler=None`` uses ``optuna.samplers.TPESampler(seed=seed)`` with the scan's
-    seed. Our space is mapped to Optuna distributions (log ranges, integer and float
-    steps, choices; parameters given with ``num=`` are sampled on their range and
-    snapped to the nearest allowed value). Finished trials are told with their value,
-    failed ones as failed, pruned ones as pruned with their learning curve, and trials
-    of a resumed scan are added to the study first. When the space is narrowed the
-    sampler sees the new distributions; how it treats older trials is the sampler's
-    own policy.
+    seed; a sampler class (``optuna.samplers.CmaEsSampler``) is made with the scan's
+    seed; a sampler object is used as it is (its own seed). Our space is mapped to
+    Optuna distributions (log ranges, integer and float steps, choices; parameters
+    given with ``num=`` are sampled on their range and snapped to the nearest allowed
+    value). Finished trials are told with their value, failed ones as failed, pruned
+    ones as pruned with their learning curve, and trials of a resumed scan are added
+    to the study first. When the space is narrowed the sampler sees the new
+    distributions; how it treats older trials is the sampler's own policy (a narrowed
+    Choice goes on as a new parameter: Optuna does not let a categorical change).
 
     >>> import optuna, hpo_widgets as hw
     >>> s = hw.OptunaStrategy(optuna.samplers.RandomSampler(seed=0))
@@ -143,6 +145,11 @@ class OptunaStrategy(Strategy):
         sampler = self.sampler
         if sampler is None:
             sampler = optuna.samplers.TPESampler(seed=seed)
+        elif isinstance(sampler, type):  # a sampler class: made here, with the scan's seed
+            try:
+                sampler = sampler(seed=seed)
+            except TypeError:
+                sampler = sampler()
         with _quiet(optuna):
             self._study = optuna.create_study(
                 sampler=sampler, direction="minimize" if minimize else "maximize")
@@ -152,7 +159,8 @@ class OptunaStrategy(Strategy):
 
     def to_dict(self) -> dict[str, Any]:
         sampler = self.sampler if self.sampler is not None else "TPESampler"
-        name = sampler if isinstance(sampler, str) else type(sampler).__name__
+        name = sampler if isinstance(sampler, str) else (
+            sampler.__name__ if isinstance(sampler, type) else type(sampler).__name__)
         return {"name": self.name, "sampler": name}
 
     def __repr__(self) -> str:
