@@ -354,45 +354,20 @@ class ProcessWorkers:
 
 
 # -- the worker process ---------------------------------------------------------------------
-class _RemoteHandle:
-    """The ``trial`` an objective sees inside a worker: reports go to the kernel."""
+def _remote_handle(trial_id: int, params: dict[str, Any], out: Connection,
+                   inbox: Connection) -> Any:
+    """The ``trial`` an objective sees inside a worker: a TrialHandle whose reports go
+    to the kernel and whose prune question is answered by the kernel's pruner."""
+    from .trial import TrialHandle
 
-    def __init__(self, trial_id: int, params: dict[str, Any], conn: Connection,
-                 inbox: Connection) -> None:
-        self.id, self.params = trial_id, params
-        self.curve: list[tuple[float, float]] = []
-        self.pruned = False
-        self.started = time.time()
-        self._conn, self._inbox = conn, inbox
+    def send_report(handle: TrialHandle, step: float, value: float) -> None:
+        out.send(("report", handle.id, step, value))
 
-    def report(self, step: float, value: float) -> None:
-        try:
-            s, v = float(step), float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"trial.report(step, value) takes numbers, got {step!r}, "
-                            f"{value!r}") from None
-        self.curve.append((s, v))
-        self._conn.send(("report", self.id, s, v))
+    def ask_pruner(handle: TrialHandle) -> bool:
+        out.send(("prune?", handle.id))
+        return bool(inbox.recv()[1])
 
-    def should_prune(self) -> bool:
-        if self.pruned:
-            return True
-        if not self.curve:
-            return False
-        self._conn.send(("prune?", self.id))
-        msg = self._inbox.recv()
-        self.pruned = bool(msg[1])
-        return self.pruned
-
-    def prune(self) -> None:
-        from .trial import TrialPruned
-
-        self.pruned = True
-        raise TrialPruned()
-
-    @property
-    def last(self) -> tuple[float, float] | None:
-        return self.curve[-1] if self.curve else None
+    return TrialHandle(trial_id, params, sink=send_report, pruner=ask_pruner)
 
 
 def _portable(outcome: dict[str, Any]) -> dict[str, Any]:
@@ -435,7 +410,7 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
         _, tid, token, blob, params, pass_trial = msg
         if blob is not None:
             objectives[token] = pickle.loads(blob)
-        handle = _RemoteHandle(tid, params, out, inbox)
+        handle = _remote_handle(tid, params, out, inbox)
         outcome = run_trial(objectives[token], params, handle, pass_trial)  # type: ignore[arg-type]
         try:
             out.send(("done", tid, _portable(outcome), _rss_mb()))
