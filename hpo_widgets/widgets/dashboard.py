@@ -332,9 +332,10 @@ class Dashboard(W.VBox):
                                          padding="6px"))
         self.add_class("hpo-dashboard")
 
-        for t in scan.trials:
-            self._take(t)
-        scan.subscribe(self._on_event)
+        with self._lock:
+            scan.subscribe(self._on_event)   # under the lock: no event slips between
+            for t in scan.trials:             # the catch-up and the subscription
+                self._take(t)
         self._thread = threading.Thread(target=self._refresher, daemon=True,
                                         name=f"hpo-dashboard-{scan.name}")
         self._thread.start()
@@ -648,9 +649,15 @@ class Dashboard(W.VBox):
             charts_due = (self._force or "all" in dirty
                           or now - self._last_charts >= self.chart_interval)
             self._force = False
+            snapshot = None
             if charts_due:
                 pending, self._pending = self._pending, []
                 self._last_charts = now
+                if "all" in dirty:
+                    # rows for a full reset, taken with the pending list emptied under the
+                    # same lock: a trial is then either in the reset or in a later append
+                    snapshot = (self.series.ids.copy(), self.series.values.copy(),
+                                self.series.scores.copy())
             else:
                 pending = []
                 self._dirty |= dirty & _CHART_PARTS
@@ -687,9 +694,8 @@ class Dashboard(W.VBox):
             ids = np.array([p[0] for p in pending], dtype=np.int64)
             vals = np.array([p[1] for p in pending], dtype=float).reshape(len(pending), -1)
             self.parcoords.append(ids, vals, np.array([p[2] for p in pending]))
-        elif self.parcoords is not None and every:
-            self.parcoords.reset(self.series.ids.copy(), self.series.values.copy(),
-                                 self.series.scores.copy())
+        elif self.parcoords is not None and snapshot is not None:
+            self.parcoords.reset(*snapshot)
         self.stats["refreshes"] += 1
         self.stats["refresh_s"] += time.thread_time() - t0
 
