@@ -185,29 +185,26 @@ def _score(model: Any, x: np.ndarray, y: np.ndarray, metric: str, n_classes: int
     return float(res[base])
 
 
-class _EpochReporter:
-    """Keras callback factory: report the scan's metric every epoch; stop when pruned."""
+def _epoch_reporter(trial: Any, metric: str, x_val: np.ndarray,
+                    y_val_labels: np.ndarray | None, n_classes: int | None) -> Any:
+    """A Keras callback that reports the scan's metric every epoch and stops when pruned."""
+    import keras
 
-    @staticmethod
-    def make(trial: Any, metric: str, x_val: np.ndarray, y_val_labels: np.ndarray | None,
-             n_classes: int | None, batch_size: int) -> Any:
-        import keras
+    class Reporter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            logs = logs or {}
+            value = logs.get(metric)
+            if value is None and n_classes is not None and \
+                    _base_name(metric) in _OUR_METRICS and y_val_labels is not None:
+                y_prob = _predict(self.model, x_val)
+                value = _classification_scores(y_val_labels, y_prob, n_classes, "",
+                                               metric).get(_base_name(metric))
+            if value is not None and math.isfinite(float(value)):
+                trial.report(epoch, float(value))
+                if trial.should_prune():
+                    self.model.stop_training = True
 
-        class Reporter(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                logs = logs or {}
-                value = logs.get(metric)
-                if value is None and n_classes is not None and \
-                        _base_name(metric) in _OUR_METRICS and y_val_labels is not None:
-                    y_prob = _predict(self.model, x_val)
-                    value = _classification_scores(y_val_labels, y_prob, n_classes, "",
-                                                   metric).get(_base_name(metric))
-                if value is not None and math.isfinite(float(value)):
-                    trial.report(epoch, float(value))
-                    if trial.should_prune():
-                        self.model.stop_training = True
-
-        return Reporter()
+    return Reporter()
 
 
 class _KerasTrial:
@@ -252,8 +249,7 @@ class _KerasTrial:
             if getattr(model, "optimizer", None) is None:
                 raise ValueError("build(params) returned a model that is not compiled; call "
                                  "model.compile(optimizer=..., loss=..., metrics=[...]) in it")
-            cb = _EpochReporter.make(trial, self.metric, x_val, y_val_labels, self.n_classes,
-                                     batch_size)
+            cb = _epoch_reporter(trial, self.metric, x_val, y_val_labels, self.n_classes)
             t_fit = time.perf_counter()
             history = model.fit(x_tr, y_tr, validation_data=(x_val, y_val), epochs=epochs,
                                 batch_size=batch_size, verbose=0,
