@@ -191,12 +191,15 @@ def _epoch_reporter(trial: Any, metric: str, x_val: np.ndarray,
     import keras
 
     class Reporter(keras.callbacks.Callback):
+        last_prob: np.ndarray | None = None   # validation outputs at the last epoch's end
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
             logs = logs or {}
             value = logs.get(metric)
+            self.last_prob = None
             if value is None and n_classes is not None and \
                     _base_name(metric) in _OUR_METRICS and y_val_labels is not None:
-                y_prob = _predict(self.model, x_val)
+                y_prob = self.last_prob = _predict(self.model, x_val)
                 value = _classification_scores(y_val_labels, y_prob, n_classes, "",
                                                metric).get(_base_name(metric))
             if value is not None and math.isfinite(float(value)):
@@ -231,6 +234,7 @@ class _KerasTrial:
         batch_size = int(params.get("batch_size", self.batch_size))
         y_val_labels = _labels(np.asarray(y_val)) if self.n_classes is not None else None
         fit_s = 0.0
+        cb: Any = None
         if self.talos:
             t_fit = time.perf_counter()
             out = self.build(x_tr, y_tr, x_val, y_val, params)
@@ -262,7 +266,11 @@ class _KerasTrial:
                 metrics[k] = float(vs[-1])
         metrics["epochs_run"] = len(getattr(history, "epoch", []) or [])
         if self.n_classes is not None and y_val_labels is not None:
-            y_prob = _predict(model, x_val)
+            # the reporter's outputs after the last epoch are the final model's, unless a
+            # callback of the user's (e.g. restoring the best weights) changed it since
+            y_prob = None if cb is None or self.fit_kwargs.get("callbacks") else cb.last_prob
+            if y_prob is None:
+                y_prob = _predict(model, x_val)
             metrics.update(_classification_scores(y_val_labels, y_prob, self.n_classes, "val_",
                                                   self.metric))
         value = metrics.get(self.metric)
@@ -424,12 +432,12 @@ class KerasScan(Scan):
                                 minimize=(mode or infer_mode(metric)) == "min")
         executor = options.pop("executor", None)
         self._pool_factory: Callable[[], Any] | None = None
+        env = {"KERAS_BACKEND": keras_backend} if keras_backend else {}
         if executor is None and not in_process:
             from .workers import ProcessWorkers
 
-            env = {"KERAS_BACKEND": keras_backend} if keras_backend else {}
-            # a fresh pool per start (and per evaluate()): idle framework processes would
-            # hold their memory between runs
+            # a pool per start() and per evaluate(); its workers stay warm in between
+            # (workers.KEEP_WARM_S), so Keras is imported once, not once per call
             self._pool_factory = lambda: ProcessWorkers(
                 workers, max_rss_growth_mb=recycle_mb, preload=["keras"], env=env)
             options.setdefault("n_jobs", workers)
@@ -444,6 +452,12 @@ class KerasScan(Scan):
             if msg:
                 warnings.warn(msg, UserWarning, stacklevel=2)
                 self.message = msg
+        if self._pool_factory is not None:
+            # Start the workers (and their Keras import, 3-5 s) now, while the user looks
+            # at the dashboard or runs the next cell, rather than when start() is called.
+            from .workers import warm_up
+
+            warm_up(workers, preload=["keras"], env=env)
 
     def _make_runner(self) -> Any:
         if self._pool_factory is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -128,3 +129,95 @@ def test_bad_arguments():
         ProcessWorkers(0)
     with pytest.raises(ValueError, match="max_tasks"):
         ProcessWorkers(1, max_tasks=0)
+
+
+# -- start-up paid once: warm spares and early successors ------------------------------------
+@pytest.fixture
+def slow_import(tmp_path, monkeypatch):
+    """A module that takes 2 s to import (standing in for Keras/TensorFlow), on the path
+    the workers inherit."""
+    (tmp_path / "slow_framework.py").write_text(
+        "import os, time\ntime.sleep(float(os.environ.get('SLOW_IMPORT_S', '2')))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "slow_framework"
+    from hpo_widgets import workers
+
+    workers.release()
+
+
+def _gaps(scan):
+    """Seconds between one trial's end and the next one's start, in order."""
+    ts = sorted(scan.trials, key=lambda t: t.started)
+    return [b.started - a.finished for a, b in itertools.pairwise(ts)]
+
+
+def test_workers_stay_warm_between_pools_and_forget_old_objectives(store, slow_import):
+    from hpo_widgets import workers
+
+    def first(params):
+        return {"loss": 1.0, "pid": os.getpid()}
+
+    def second(params):
+        return {"loss": 2.0, "pid": os.getpid()}
+
+    with ProcessWorkers(1, preload=[slow_import]) as pool:
+        scan = hw.Scan(first, SPACE, metric="loss", max_trials=2, executor=pool, store=store,
+                       name="a")
+        scan.start()
+        assert scan.wait(60)
+        pid = int(scan.results.pid.iloc[0])
+    assert workers.spares() == 1                     # handed back, still alive
+
+    t0 = time.time()
+    with ProcessWorkers(1, preload=[slow_import]) as pool2:
+        scan2 = hw.Scan(second, SPACE, metric="loss", max_trials=2, executor=pool2,
+                        store=store, name="b")
+        scan2.start()
+        assert scan2.wait(60)
+        assert pool2.adopted == 1
+    df = scan2.results
+    # the same process, running the new objective (not the old one it had cached), and
+    # no 2 s import before the first trial
+    assert set(df.pid.astype(int)) == {pid} and (df.loss == 2.0).all()
+    assert min(t.started for t in scan2.trials) - t0 < 1.5
+    assert workers.release() == 1 and workers.spares() == 0
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)                              # released = the process is gone
+
+
+def test_warm_up_starts_ahead_and_idle_spares_leave(slow_import):
+    from hpo_widgets import workers
+
+    assert workers.warm_up(1, preload=[slow_import], keep_s=3.0) == 1
+    assert workers.warm_up(1, preload=[slow_import], keep_s=3.0) == 0   # one is waiting
+    assert workers.spares() == 1
+    deadline = time.time() + 15
+    while workers.spares() and time.time() < deadline:
+        time.sleep(0.2)
+    assert workers.spares() == 0                     # gone after its keep-warm time
+    assert workers.warm_up(1, preload=[slow_import], keep_s=0) == 0     # 0 turns it off
+
+
+def test_a_growing_workers_successor_starts_early_so_trials_do_not_wait(store, slow_import):
+    def leaky(params):
+        import sys
+
+        time.sleep(0.3)
+        hoard = sys.modules.setdefault("_hoard", type(sys)("_hoard"))
+        hoard.__dict__.setdefault("blocks", []).append(bytearray(10 * 2**20))
+        for b in hoard.blocks:
+            b[::4096] = b"x" * len(b[::4096])
+        return params["x"]
+
+    # 10 MB a trial, limit 100 MB: a successor starts at +50 MB, five trials (1.5 s) before
+    # its elder must go; its 1 s import fits in that
+    with ProcessWorkers(1, max_rss_growth_mb=100, preload=[slow_import],
+                        env={"SLOW_IMPORT_S": "1"}, keep_warm=0) as pool:
+        scan = hw.Scan(leaky, SPACE, max_trials=24, executor=pool, store=store)
+        scan.start()
+        assert scan.wait(180)
+        assert scan.counts["finished"] == 24
+        assert pool.recycled >= 2
+    # every replacement imported its slow module while its elder still ran trials
+    assert max(_gaps(scan)) < 1.0, _gaps(scan)
