@@ -233,7 +233,7 @@ class _KerasTrial:
         epochs = int(params.get("epochs", self.epochs))
         batch_size = int(params.get("batch_size", self.batch_size))
         y_val_labels = _labels(np.asarray(y_val)) if self.n_classes is not None else None
-        fit_s = 0.0
+        fit_s = build_s = 0.0
         cb: Any = None
         if self.talos:
             t_fit = time.perf_counter()
@@ -246,7 +246,9 @@ class _KerasTrial:
             for i, v in enumerate((history.history or {}).get(self.metric, [])):
                 trial.report(i, float(v))
         else:
+            t_build = time.perf_counter()
             model = self.build(params)
+            build_s = time.perf_counter() - t_build
             if not hasattr(model, "fit"):
                 raise TypeError(f"build(params) must return a compiled keras.Model, got "
                                 f"{type(model).__name__}")
@@ -283,6 +285,7 @@ class _KerasTrial:
                 model.save_weights(os.path.join(self.weights_dir,
                                                 f"trial-{trial.id}.weights.h5"))
         metrics["fit_seconds"] = fit_s
+        metrics["build_seconds"] = build_s
         metrics["trial_seconds"] = time.perf_counter() - t0
         if self.in_process:
             # In the kernel's own process: drop the graph state Keras keeps per model.
@@ -376,6 +379,14 @@ class KerasScan(Scan):
         if mode is None and infer_mode(metric) is None:
             raise ValueError(f"mode: cannot tell whether {metric!r} should be minimised or "
                              "maximised; pass mode='min' or mode='max'")
+        env = {"KERAS_BACKEND": keras_backend} if keras_backend else {}
+        if workers > 0 and options.get("executor") is None:
+            # Start the workers (and their Keras import, 3-5 s) now, while the data is
+            # split and saved and the user looks at the dashboard, not at start(). A
+            # worker nobody takes leaves after workers.KEEP_WARM_S seconds.
+            from .workers import warm_up
+
+            warm_up(workers, preload=["keras"], env=env)
         self.build = build
         self.talos = _is_talos(build)
         x_all, y_all = _xy(x, y, "data")
@@ -432,7 +443,6 @@ class KerasScan(Scan):
                                 minimize=(mode or infer_mode(metric)) == "min")
         executor = options.pop("executor", None)
         self._pool_factory: Callable[[], Any] | None = None
-        env = {"KERAS_BACKEND": keras_backend} if keras_backend else {}
         if executor is None and not in_process:
             from .workers import ProcessWorkers
 
@@ -452,12 +462,6 @@ class KerasScan(Scan):
             if msg:
                 warnings.warn(msg, UserWarning, stacklevel=2)
                 self.message = msg
-        if self._pool_factory is not None:
-            # Start the workers (and their Keras import, 3-5 s) now, while the user looks
-            # at the dashboard or runs the next cell, rather than when start() is called.
-            from .workers import warm_up
-
-            warm_up(workers, preload=["keras"], env=env)
 
     def _make_runner(self) -> Any:
         if self._pool_factory is not None:

@@ -198,23 +198,103 @@ class _ExecutorRunner:
 
 
 class _DaskRunner:
-    """A ``dask.distributed.Client``: trials run on the cluster, the driver stays here."""
+    """A ``dask.distributed.Client``: trials run on the cluster, the driver stays here.
 
-    live_handle = False  # reports come back with the result
+    Reports travel live: a trial's ``trial.report`` logs a structured event on its Dask
+    worker (``Worker.log_event``), the scheduler forwards it to this client
+    (``subscribe_topic``), and a thread here feeds it to the scan (curves, the pruner).
+    The pruner's verdicts go back through a ``distributed.Variable`` holding the ids of
+    running trials to stop, which ``trial.should_prune()`` reads on the worker: a trial
+    learns of its pruning at its first check after the report that decided it.
+    """
+
+    live_handle = True
 
     def __init__(self, client: Any) -> None:
+        from distributed import Variable
+
         self.client = client
+        uid = uuid.uuid4().hex[:12]
+        self.topic, self.var_name = f"hpo-reports-{uid}", f"hpo-pruned-{uid}"
+        self._handles: dict[int, TrialHandle] = {}
+        self._pruned: set[int] = set()
+        self._lock = threading.Lock()
+        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._var = Variable(self.var_name, client=client)
+        self._var.set([])
+        client.subscribe_topic(self.topic, self._events.put)   # called on the client's loop
+        self._thread = threading.Thread(target=self._feed, daemon=True,
+                                        name="hpo-dask-reports")
+        self._thread.start()
 
     def submit_trial(self, objective: Any, params: dict[str, Any], handle: TrialHandle,
                      pass_trial: bool, key: str = "") -> Any:
-        return self.client.submit(run_trial, objective, params, handle, pass_trial,
-                                  pure=False, key=key)
+        with self._lock:
+            self._handles[handle.id] = handle
+        fut = self.client.submit(_dask_trial, objective, params, handle, pass_trial,
+                                 self.topic, self.var_name, pure=False, key=key)
+        # before the scan's own callback: once the driver hears "done", no late report
+        # of this trial reaches listeners (its whole curve comes with the result)
+        fut.add_done_callback(lambda f, tid=handle.id: self._forget(tid))
+        return fut
+
+    def _forget(self, tid: int) -> None:
+        with self._lock:
+            self._handles.pop(tid, None)
+            self._pruned.discard(tid)
+
+    def _feed(self) -> None:
+        while True:
+            event = self._events.get()
+            if event is None:
+                return
+            try:
+                tid, step, value = event[1]
+                with self._lock:
+                    handle = self._handles.get(int(tid))
+                    if handle is None:
+                        continue
+                    handle.report(step, value)     # listeners and the pruner hear it now
+                    newly = handle.should_prune() and int(tid) not in self._pruned
+                    if newly:
+                        self._pruned.add(int(tid))
+                    pruned = sorted(self._pruned)
+                if newly:
+                    self._var.set(pruned)
+            except Exception:   # a bad event must not stop the feed
+                log.exception("dask report feed")
 
     def abandon(self, fut: Any) -> None:
         fut.cancel()
 
     def shutdown(self) -> None:
-        pass
+        with contextlib.suppress(Exception):
+            self.client.unsubscribe_topic(self.topic)
+        self._events.put(None)
+        with contextlib.suppress(Exception):
+            self._var.delete()
+
+
+def _dask_trial(objective: Any, params: dict[str, Any], handle: TrialHandle,
+                pass_trial: bool, topic: str, var_name: str) -> dict[str, Any]:
+    """Runs on a Dask worker: ``run_trial`` with a handle wired back to the scan."""
+    from distributed import Variable, get_worker
+
+    worker = get_worker()
+
+    def send(h: TrialHandle, step: float, value: float) -> None:
+        worker.log_event(topic, [h.id, step, value])
+
+    def ask(h: TrialHandle) -> bool:
+        try:
+            return h.id in (Variable(var_name).get(timeout=5) or [])
+        except Exception:  # noqa: BLE001 - no answer: keep training
+            return False
+
+    # a new handle, not the one given: on an in-process cluster that may be the
+    # scan's own object, whose callbacks must stay the scan's
+    return run_trial(objective, params, TrialHandle(handle.id, params, sink=send, pruner=ask),
+                     pass_trial)
 
 
 def _in_kernel() -> bool:

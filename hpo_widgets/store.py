@@ -94,16 +94,28 @@ class Store:
     'running'
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
+                 readonly: bool = False) -> None:
         self.path = Path(path)
         db = self.path / DB_NAME
-        if not create and not db.exists():
+        if (readonly or not create) and not db.exists():
             raise FileNotFoundError(
                 f"no stored scan at {str(self.path)!r} (expected {DB_NAME} there); "
                 "hw.scans() lists the stored scans")
-        self.path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._lockfile: Any = None
+        if readonly:
+            # for listing: no schema, no pragmas, nothing written (a folder another
+            # process is scanning into, or one the user may only read). A database with
+            # no write-ahead log has no writer: read it as immutable, which creates no
+            # -wal/-shm files either; one with a log is read through it.
+            live = Path(f"{db}-wal").exists()
+            self._db = sqlite3.connect(f"{db.resolve().as_uri()}?"
+                                       f"{'mode=ro' if live else 'immutable=1'}", uri=True,
+                                       check_same_thread=False, isolation_level=None,
+                                       timeout=30)
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: the driver thread writes, the kernel thread reads;
         # every use goes through self._lock.
         self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None,
@@ -173,7 +185,11 @@ class Store:
         p = self.path / "lock"
         if not p.exists():
             return False
-        with open(p, "a+") as f:
+        try:
+            f = open(p, "rb")   # noqa: SIM115 - flock needs no write access
+        except OSError:
+            return False
+        with f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -282,7 +298,7 @@ def list_stored(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
         return out
     for d in sorted(p for p in root.iterdir() if (p / DB_NAME).exists()):
         try:
-            s = Store(d, create=False)
+            s = Store(d, readonly=True)
         except (sqlite3.Error, OSError):
             continue
         try:

@@ -61,3 +61,47 @@ def test_stop_on_the_cluster_records_in_flight_trials(client, store):
     assert scan.wait(60)
     assert scan.counts["running"] == 0 and scan.n_done < 200
     assert (scan.results.status == "finished").all()
+
+
+def test_reports_arrive_live_and_the_pruner_stops_trials_on_the_cluster(client, store):
+    import time
+
+    from hpo_widgets.pruning import Pruner
+
+    class PruneHigh(Pruner):
+        """Stops a trial once it has reported a value above 0.5."""
+
+        def __init__(self):
+            super().__init__()
+            self.last = {}
+
+        def report(self, trial_id, step, value):
+            self.last[trial_id] = value
+
+        def should_prune(self, trial_id):
+            return self.last.get(trial_id, 0) > 0.5
+
+    def stepwise(params, trial):
+        for step in range(20):
+            trial.report(step, params["x"])
+            if trial.should_prune():
+                return params["x"]
+            time.sleep(0.05)
+        return params["x"]
+
+    events = []
+    scan = hw.Scan(stepwise, {"x": (0.0, 1.0)}, max_trials=8, executor=client, store=store,
+                   pruner=PruneHigh(), seed=1, name="live")
+    scan.subscribe(lambda e: events.append((e.kind, e.trial.id if e.trial else None)))
+    scan.start()
+    assert scan.wait(120)
+    for t in scan.trials:
+        kinds = [k for k, i in events if i == t.id]
+        assert kinds[0] == "trial_started" and kinds[-1] == "trial_finished", kinds
+        assert "trial_reported" in kinds[1:-1]          # heard while the trial ran
+        if t.params["x"] > 0.5:
+            # told at its next check (a report's round trip may take a step or two)
+            assert t.status == "pruned" and len(t.curve) < 20, (t.params, len(t.curve))
+        else:
+            assert t.status == "finished" and len(t.curve) == 20
+    assert {t.status for t in scan.trials} == {"pruned", "finished"}

@@ -103,6 +103,20 @@ def test_scans_lists_kernel_and_stored_scans(store):
     assert df[df.name == "two"].iloc[0]["where"] == "store"
 
 
+def test_listing_scans_writes_nothing(store):
+    done = hw.Scan(loss, SPACE, metric="loss", max_trials=3, name="done", store=store)
+    done.start().wait(10)
+    done.close()
+    folder = store / "done"
+    before = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
+    from hpo_widgets.store import list_stored
+
+    rows = list_stored(store)
+    assert [(r["name"], r["trials"], r["status"]) for r in rows] == [("done", 3, "finished")]
+    after = {p.name: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir()}
+    assert after == before   # no file touched, none created (no -wal/-shm left behind)
+
+
 def test_interrupted_trials_do_not_count_and_resume_reaches_max_exactly(store):
     # a process died with two trials running: simulate its rows
     s = Store(store / "mlp")

@@ -414,6 +414,17 @@ class TestOptunaStrategy(StrategyConformance):
         assert a.ask(space, [], []) == b.ask(space, [], [])
         assert a.to_dict() == {"name": "optuna", "sampler": "TPESampler"}
 
+    def test_by_name_in_a_scan(self, store):
+        pytest.importorskip("optuna")
+        assert isinstance(make_strategy("optuna"), hw.OptunaStrategy)
+        assert isinstance(make_strategy(" TPE "), hw.OptunaStrategy)
+        scan = hw.Scan(lambda p: (p["x"] - 0.3) ** 2, {"x": (0.0, 1.0)}, strategy="optuna",
+                       max_trials=12, seed=1, store=store)
+        scan.start()
+        assert scan.wait(60)
+        assert scan.counts["finished"] == 12
+        assert scan.strategy.to_dict() == {"name": "optuna", "sampler": "TPESampler"}
+
     def test_a_sampler_class_gets_the_scan_seed(self):
         optuna = pytest.importorskip("optuna")
         points = []

@@ -28,6 +28,10 @@ def _registry() -> dict[str, Any]:
         reg["bayes"] = Bayes
     except ImportError:  # pragma: no cover
         pass
+    # Optuna's TPE by name; optuna itself is imported (or its absence explained, with the
+    # install command) when the scan first asks for a point
+    from .optuna import OptunaStrategy
+    reg["optuna"] = reg["tpe"] = OptunaStrategy
     return reg
 
 

@@ -44,6 +44,32 @@ def _fmt(v: Any) -> str:
     return cd.format_value(v)
 
 
+# Narrow containers (JupyterLab's side panel is ~250 px wide by default): the same widget
+# views stack and shrink instead of being cut off. A CSS container query decides per
+# view, so the notebook's wide view and the panel's narrow view of one dashboard each
+# get their own layout; ``!important`` is what beats the widgets' inline sizes.
+COMPACT_BELOW_PX = 640
+_STYLE = f"""<style>
+.hpo-dashboard {{ container-type: inline-size; container-name: hpo-dash; }}
+@container hpo-dash (max-width: {COMPACT_BELOW_PX}px) {{
+  .hpo-dashboard .hpo-space {{ width: 100% !important; }}
+  .hpo-dashboard .hpo-param {{ flex-wrap: wrap !important; }}
+  .hpo-dashboard .hpo-param .hpo-label {{ width: 100% !important; }}
+  .hpo-dashboard .hpo-param .hpo-range {{ width: auto !important; flex: 1 1 120px !important;
+                                          min-width: 80px !important; }}
+  .hpo-dashboard .hpo-param .hpo-readout {{ width: auto !important; flex: 1 1 auto !important; }}
+  .hpo-dashboard .hpo-chart-history, .hpo-dashboard .hpo-chart-curves,
+  .hpo-dashboard .hpo-param-box, .hpo-dashboard .hpo-table-box {{
+      min-width: 0 !important; flex: 1 1 100% !important; width: 100% !important; }}
+  .hpo-dashboard .hpo-header .hpo-progress {{ width: 100% !important; }}
+  .hpo-dashboard .mainheading {{ font-size: 11px !important; }}
+  .hpo-dashboard .hpo-strategy, .hpo-dashboard .hpo-max-trials,
+  .hpo-dashboard .hpo-param-picker, .hpo-dashboard .hpo-narrow-top {{
+      width: auto !important; max-width: 100% !important; }}
+}}
+</style>"""
+
+
 # -- space editor ---------------------------------------------------------------------
 class _ParamRow:
     """One parameter's controls: a range slider or value toggles, and a 'fix' toggle."""
@@ -53,7 +79,9 @@ class _ParamRow:
         self.fixed_value: Any = None
         self.label = W.HTML(f"<b>{html.escape(name)}</b>",
                             layout=W.Layout(width="80px", overflow="hidden"))
+        self.label.add_class("hpo-label")
         self.readout = W.HTML(layout=W.Layout(width="120px"))
+        self.readout.add_class("hpo-readout")
         self.fix = W.ToggleButton(value=False, description="fix", tooltip=(
             f"Fix {name} to the best trial's value (or the middle of its range)"),
             layout=W.Layout(width="48px"))
@@ -327,7 +355,8 @@ class Dashboard(W.VBox):
         # side by side on wide screens; the charts wrap below the sliders on narrow ones
         body = W.HBox([self.space_editor, charts],
                       layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
-        super().__init__([self.header, self.controls, body],
+        style = W.HTML(_STYLE, layout=W.Layout(display="none"))
+        super().__init__([style, self.header, self.controls, body],
                          layout=W.Layout(border="1px solid var(--jp-border-color2, #ddd)",
                                          padding="6px"))
         self.add_class("hpo-dashboard")
@@ -422,6 +451,7 @@ class Dashboard(W.VBox):
         self.param_picker.observe(lambda _: self._setup_param_chart(), "value")
         self.param_box = W.VBox([self.param_picker, self.param_fig],
                                 layout=W.Layout(flex="1 1 320px", min_width="300px"))
+        self.param_box.add_class("hpo-param-box")
         self.param_fig.layout = W.Layout(width="100%", height="260px")
         if names:
             self._setup_param_chart()
@@ -501,6 +531,7 @@ class Dashboard(W.VBox):
         self.table_box = W.VBox([W.HBox([W.HTML("<b>Top trials</b>"), self.sort_by,
                                          self.sort_desc]), self.table],
                                 layout=W.Layout(flex="1 1 320px", min_width="300px"))
+        self.table_box.add_class("hpo-table-box")
 
     # -- control callbacks ------------------------------------------------------------------
     def _safely(self, fn: Any, *args: Any) -> None:

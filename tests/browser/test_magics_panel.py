@@ -78,6 +78,18 @@ def assert_growing(readings: list, what: tuple[int, ...] = (0, 1)) -> None:
         readings
 
 
+# parts of a dashboard view whose right edge passes the view's own right edge
+FITS_JS = """el => {
+    const box = el.getBoundingClientRect();
+    const parts = el.querySelectorAll('.hpo-header, .hpo-controls, .hpo-space, .hpo-param,'
+        + ' .hpo-chart-history svg.svg-figure, .hpo-param-box, .hpo-chart-curves svg.svg-figure,'
+        + ' .hpo-table-box, .hpo-chart-parcoords');
+    const over = [...parts].filter(p => p.getBoundingClientRect().right > box.right + 1)
+        .map(p => p.className.baseVal ?? p.className);
+    return {width: box.width, over: over};
+}"""
+
+
 def open_scan(page, lab_server, make_notebook):
     open_notebook(page, lab_server, make_notebook([LOAD, CELL]))
     run_all_cells(page)
@@ -136,6 +148,14 @@ def test_hpo_panel_docks_dashboard_in_right_sidebar(lab_page, make_notebook, lab
     expect(pane.locator(".hpo-chart-history svg.svg-figure")).to_be_visible()
     assert_growing(watch_live(pane, page), what=(0,))
     assert widget_errors(page) == []
+    # the sidebar is narrow: the panel's view stacks and shrinks (nothing cut off on
+    # the right), while the notebook's view of the same dashboard stays side by side
+    expect(pane.locator(".hpo-chart-history svg.svg-figure")).to_be_visible()
+    time.sleep(1.0)   # let bqplot re-lay out its figures at the new width
+    fit = pane.evaluate(FITS_JS)
+    assert fit["width"] < 640 and fit["over"] == [], fit
+    wide = page.locator(".jp-NotebookPanel .hpo-dashboard .hpo-space").bounding_box()
+    assert wide is not None and wide["width"] > 400, wide
     shot(side, "magics_panel_side")
     page.mouse.move(0, 0)
     page.screenshot(path=artifacts / "magics_panel_page.png")
