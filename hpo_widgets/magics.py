@@ -606,7 +606,7 @@ _OPTION_HELP = (
     ("--metric NAME", f"the variable read after each trial (default {DEFAULT_METRIC})"),
     ("--mode min|max", "minimise or maximise it (inferred for loss/acc-like names)"),
     ("--trials N", "how many trials (default 100)"),
-    ("--strategy NAME", "random (default), grid, sobol or bayes"),
+    ("--strategy NAME", "random (default), grid, sobol, bayes or optuna"),
     ("--jobs N", "trials in parallel, in kernel threads (default 1)"),
     ("--name NAME", "the scan's name and the variable it is bound to (default: _hpo, "
                     "scan named hpo_<hash of the cell>)"),

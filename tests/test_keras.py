@@ -44,6 +44,14 @@ def build(params):
 SPACE = {"units": [4, 16], "lr": (1e-3, 3e-2, "log"), "epochs": 3}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _no_idle_workers_left():
+    yield
+    from hpo_widgets import workers
+
+    workers.release()   # warm Keras workers of these tests end with them
+
+
 def test_keras_scan_end_to_end_in_a_worker_process(store):
     x, y = breast_cancer()
     scan = hw.KerasScan(build, SPACE, x, y, metric="val_f1", max_trials=3, store=store,
@@ -126,6 +134,31 @@ def test_accuracy_on_imbalanced_data_warns_once(store):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         hw.KerasScan(build, SPACE, x, y, metric="val_f1", store=store, name="f1", workers=0)
+
+
+def test_keras_is_imported_once_not_per_run(store):
+    import time
+
+    from hpo_widgets import workers
+
+    x, y = breast_cancer()
+    workers.release()
+    scan = hw.KerasScan(build, SPACE, x, y, metric="val_f1", max_trials=2, store=store,
+                        seed=0, name="again")
+    assert workers.spares() == 1       # its worker starts importing Keras right away
+    scan.start()
+    assert scan.wait(300)
+    first = {t.worker.split(":")[1] for t in scan.trials}
+    scan.max_trials = 4
+    t0 = time.time()
+    scan.start()                       # a second run: the same warm worker, no import
+    assert scan.wait(300)
+    later = [t for t in scan.trials if t.id >= 2]
+    assert {t.worker.split(":")[1] for t in later} == first and len(first) == 1
+    assert min(t.started for t in later) - t0 < 1.5
+    out = scan.evaluate(top=1, folds=2)   # evaluate() takes the same worker too
+    assert len(out) == 1 and workers.spares() == 1
+    scan.close()
 
 
 def test_evaluate_adds_cv_test_and_optimism(store):

@@ -139,9 +139,10 @@ def slow_import(tmp_path, monkeypatch):
     (tmp_path / "slow_framework.py").write_text(
         "import os, time\ntime.sleep(float(os.environ.get('SLOW_IMPORT_S', '2')))\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield "slow_framework"
     from hpo_widgets import workers
 
+    workers.release()   # spares left by earlier tests (e.g. Keras ones) are not ours
+    yield "slow_framework"
     workers.release()
 
 
