@@ -463,6 +463,11 @@ class KerasScan(Scan):
                 warnings.warn(msg, UserWarning, stacklevel=2)
                 self.message = msg
 
+    def _meta(self) -> dict[str, Any]:
+        # hw.load tells a reopened Keras scan apart (it cannot resume without build + data)
+        return {**super()._meta(), "kind": "keras",
+                "objective": getattr(self.build, "__qualname__", None)}
+
     def _make_runner(self) -> Any:
         if self._pool_factory is not None:
             from .scan import _TrialRunner

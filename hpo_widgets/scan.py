@@ -778,6 +778,11 @@ class Scan:
                     self.resume()
                 return self
             if self.objective is None:
+                if self._store.get_meta("kind") == "keras":
+                    raise ValueError(
+                        f"scan {self.name!r} is a KerasScan loaded for its results; resume "
+                        f"it by re-running hw.KerasScan(build, space, x, y, "
+                        f"name={self.name!r}, store={str(self.path.parent)!r}, ...)")
                 raise ValueError(
                     f"scan {self.name!r} was loaded without an objective; reopen it with "
                     f"hw.load({str(self.path)!r}, objective=your_function) to resume it")
@@ -1131,6 +1136,12 @@ def load(path: str | os.PathLike[str], objective: Callable[..., Any] | None = No
         s.close()
     if "space" not in meta:
         raise ValueError(f"{str(p)!r} holds no scan settings (was it written by hpo_widgets?)")
+    if meta.get("kind") == "keras" and objective is not None:
+        raise ValueError(
+            f"{str(p)!r} is a KerasScan: its trials need the data split and the build "
+            f"function, so resume it by re-running hw.KerasScan(build, space, x, y, "
+            f"name={p.name!r}, store={str(p.parent)!r}, ...) (it continues the stored "
+            "trials); hw.load without objective= shows its results")
     space = Space({n: _param(d) for n, d in meta["space"].items()})
     strategy = options.pop("strategy", None)
     if strategy is None:

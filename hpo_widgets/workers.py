@@ -122,14 +122,6 @@ class _Worker:
         with contextlib.suppress(Exception):
             self.proc.wait(5)
 
-    def stop(self) -> None:
-        """Ask the process to leave (it skips teardown), kill it if it does not."""
-        with contextlib.suppress(Exception):
-            self.send(("exit",))
-        with contextlib.suppress(Exception):
-            self.proc.wait(3)
-        self.kill()
-
 
 # -- warm spares shared by the pools of this process --------------------------------------
 _spares: list[tuple[tuple[Any, ...], _Worker, float]] = []
@@ -161,7 +153,7 @@ def _take_spare(key: tuple[Any, ...]) -> _Worker | None:
 def _give_spare(key: tuple[Any, ...], w: _Worker, keep_s: float) -> None:
     global _janitor
     if keep_s <= 0 or not w.alive():
-        w.stop()
+        _stop_all([w])
         return
     with contextlib.suppress(OSError):
         w.send(("forget",))   # drop the old objectives (and what their closures hold)
@@ -170,15 +162,28 @@ def _give_spare(key: tuple[Any, ...], w: _Worker, keep_s: float) -> None:
         _spares.append((key, w, time.monotonic() + keep_s))
         extra = _spares[:-MAX_SPARES] if len(_spares) > MAX_SPARES else []
         del _spares[:len(extra)]
-        if _janitor is None or not _janitor.is_alive():
+        if _janitor is None:
             _janitor = threading.Thread(target=_sweep, daemon=True, name="hpo-warm-workers")
             _janitor.start()
-    for _, old, _ in extra:
-        old.stop()
+    _stop_all([old for _, old, _ in extra])
+
+
+def _stop_all(workers: list[_Worker], grace: float = 2.0) -> None:
+    """Ask them all to leave, then kill whoever has not within ``grace`` seconds (one
+    still importing its framework does not read its pipe yet)."""
+    for w in workers:
+        with contextlib.suppress(Exception):
+            w.send(("exit",))
+    deadline = time.monotonic() + grace
+    for w in workers:
+        with contextlib.suppress(Exception):
+            w.proc.wait(max(0.05, deadline - time.monotonic()))
+        w.kill()
 
 
 def _sweep() -> None:
     """Stop spares whose keep-warm time ran out; end when none is left."""
+    global _janitor
     while True:
         time.sleep(1.0)
         now = time.monotonic()
@@ -186,10 +191,11 @@ def _sweep() -> None:
             due = [e for e in _spares if e[2] <= now or not e[1].alive()]
             for e in due:
                 _spares.remove(e)
-            left = len(_spares)
-        for _, w, _ in due:
-            w.stop()
-        if not left:
+            done = not _spares
+            if done:   # decided under the lock, so a new spare starts a new sweeper
+                _janitor = None
+        _stop_all([w for _, w, _ in due])
+        if done:
             return
 
 
@@ -219,8 +225,7 @@ def release() -> int:
     with _spares_lock:
         gone = list(_spares)
         _spares.clear()
-    for _, w, _ in gone:
-        w.stop()
+    _stop_all([w for _, w, _ in gone])
     return len(gone)
 
 

@@ -161,6 +161,20 @@ def test_keras_is_imported_once_not_per_run(store):
     scan.close()
 
 
+def test_a_reopened_keras_scan_shows_results_and_says_how_to_resume(store):
+    x, y = breast_cancer()
+    scan = hw.KerasScan(build, SPACE, x, y, metric="val_f1", max_trials=1, store=store,
+                        workers=0, name="reopen")
+    scan.start().wait(300)
+    scan.close()
+    again = hw.load(scan.path)
+    assert again.results.val_f1.tolist() == scan.results.val_f1.tolist()
+    with pytest.raises(ValueError, match="is a KerasScan.*re-running hw.KerasScan"):
+        again.start()
+    with pytest.raises(ValueError, match="re-running hw.KerasScan"):
+        hw.load(scan.path, objective=build)   # build(params) is not an objective
+
+
 def test_evaluate_adds_cv_test_and_optimism(store):
     x, y = breast_cancer()
     scan = hw.KerasScan(build, SPACE, x, y, metric="val_f1", max_trials=2, store=store,
