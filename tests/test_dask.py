@@ -63,23 +63,9 @@ def test_stop_on_the_cluster_records_in_flight_trials(client, store):
     assert (scan.results.status == "finished").all()
 
 
-def test_reports_arrive_live_and_the_pruner_stops_trials_on_the_cluster(client, store):
+def test_reports_arrive_live_and_the_pruner_stops_trials_on_the_cluster(client, store,
+                                                                      prune_above_half):
     import time
-
-    from hpo_widgets.pruning import Pruner
-
-    class PruneHigh(Pruner):
-        """Stops a trial once it has reported a value above 0.5."""
-
-        def __init__(self):
-            super().__init__()
-            self.last = {}
-
-        def report(self, trial_id, step, value):
-            self.last[trial_id] = value
-
-        def should_prune(self, trial_id):
-            return self.last.get(trial_id, 0) > 0.5
 
     def stepwise(params, trial):
         for step in range(20):
@@ -91,7 +77,7 @@ def test_reports_arrive_live_and_the_pruner_stops_trials_on_the_cluster(client, 
 
     events = []
     scan = hw.Scan(stepwise, {"x": (0.0, 1.0)}, max_trials=8, executor=client, store=store,
-                   pruner=PruneHigh(), seed=1, name="live")
+                   pruner=prune_above_half, seed=1, name="live")
     scan.subscribe(lambda e: events.append((e.kind, e.trial.id if e.trial else None)))
     scan.start()
     assert scan.wait(120)

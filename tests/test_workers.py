@@ -9,7 +9,6 @@ import time
 import pytest
 
 import hpo_widgets as hw
-from hpo_widgets.pruning import Pruner
 from hpo_widgets.workers import ProcessWorkers
 
 SPACE = {"x": (0.0, 1.0)}
@@ -39,18 +38,8 @@ def test_trials_run_in_other_processes_and_closures_travel_by_value(store, pool)
     assert pool.started == 2                    # workers are reused, not one per trial
 
 
-def test_reports_stream_live_and_pruning_works_across_processes(store, pool):
-    class PruneHigh(Pruner):
-        def __init__(self):
-            super().__init__()
-            self.last = {}
-
-        def report(self, trial_id, step, value):
-            self.last[trial_id] = value
-
-        def should_prune(self, trial_id):
-            return self.last.get(trial_id, 0) > 0.5
-
+def test_reports_stream_live_and_pruning_works_across_processes(store, pool,
+                                                               prune_above_half):
     def objective(params, trial):
         for step in range(5):
             trial.report(step, params["x"])
@@ -61,7 +50,7 @@ def test_reports_stream_live_and_pruning_works_across_processes(store, pool):
 
     events = []
     scan = hw.Scan(objective, SPACE, max_trials=10, executor=pool, store=store,
-                   pruner=PruneHigh(), seed=3)
+                   pruner=prune_above_half, seed=3)
     scan.subscribe(lambda e: events.append((e.kind, e.trial.id if e.trial else None)))
     scan.start()
     assert scan.wait(60)
