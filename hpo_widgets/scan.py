@@ -670,6 +670,11 @@ class Scan:
         with self._lock:
             return list(self._trials.values())
 
+    def trial(self, trial_id: int) -> Trial | None:
+        """The latest record of one trial (``None`` if this scan has no such id)."""
+        with self._lock:
+            return self._trials.get(int(trial_id))
+
     @property
     def n_done(self) -> int:
         """Trials that count toward ``max_trials`` (finished, failed, pruned)."""

@@ -278,10 +278,7 @@ class SpaceEditor(W.VBox):
         if not ranges:
             self.note.value = "Not enough finished trials to narrow yet."
             return
-        current = dict(self.base.items())
-        for n, spec in ranges.items():
-            current[n] = Space._narrow_one(self.base[n], spec)
-        self._set(Space(current))
+        self._set(self.base.narrow(**ranges))
 
     def narrow_param(self, name: str, lo: float, hi: float) -> None:
         """Narrow one parameter to ``[lo, hi]`` (chart coordinates: choice index for choices)."""
@@ -780,7 +777,7 @@ class Dashboard(W.VBox):
         # the top_k trials by score, ordered by the column the user picked
         with self._lock:
             # the latest record of each (evaluate() replaces trials with richer ones)
-            self._top = [s._trials.get(t.id, t) for t in self._top]
+            self._top = [s.trial(t.id) or t for t in self._top]
             top = self._top[: self.top_k]
         rows = cd.top_rows(top, s.metric, s.minimize, self.top_k,
                            sort_by=None if sort_by == s.metric else sort_by,
