@@ -214,12 +214,24 @@ def trial_columns(trials: Sequence[Trial], space: Space, minimize: bool,
     value = np.where(finished, raw, np.nan)
     good = -value if minimize else value
     columns: dict[str, Column] = {}
-    for name, param in space.items():
-        col = _column(name, param, [t.params.get(name) for t in done])
+    for name, values in zip(space, _param_lists(done, list(space)), strict=True):
+        col = _column(name, space[name], values)
         if col is not None:
             columns[name] = col
     return TrialColumns(ids=ids, status=status, value=value, finished=finished, good=good,
                         columns=columns, minimize=minimize, n_excluded=n_excluded)
+
+
+def _param_lists(done: Sequence[Trial], names: list[str]) -> list[list[Any]]:
+    """One list of values per parameter (``None`` where a trial lacks it)."""
+    params = [t.params for t in done]
+    out = []
+    for n in names:
+        try:  # indexing is quicker than .get; trials from before a parameter existed lack it
+            out.append([p[n] for p in params])
+        except KeyError:
+            out.append([p.get(n) for p in params])
+    return out
 
 
 def _column(name: str, param: Param, vals: list[Any]) -> Column | None:
@@ -702,8 +714,9 @@ def suggest_narrowing(trials: Sequence[Trial], space: Space, minimize: bool = Tr
          good as the scan on average: ``(1 - top_fraction) ** min_tries < alpha / tests``
          (and never fewer than 10);
       3. be **explored everywhere**: split into equal parts of 1/``parts`` of the range,
-         each part holds at least ``min_per_part`` finished trials; a region with a gap
-         (too few trials there to tell) is not cut;
+         each part holds at least ``min_per_part`` finished trials, and no stretch of
+         it wider than one part lacks a trial; a region with a gap (too few trials
+         there to tell) is not cut;
       4. when a surrogate ``predict`` is given, not be a place the model is still
          uncertain about: along the region (the other parameters at the incumbent)
          its optimistic value (mean ∓ ``z`` standard deviations) never reaches the top
@@ -794,6 +807,10 @@ def suggest_narrowing(trials: Sequence[Trial], space: Space, minimize: bool = Tr
                 n_parts = max(1, round((hi_end - lo_end) / part))
                 counts, _ = np.histogram(c.axis[region], bins=n_parts, range=(lo_end, hi_end))
                 if counts.min() < min_per_part:
+                    continue
+                # and no empty stretch wider than a part, even across two parts' border
+                stops = np.concatenate([[lo_end], np.sort(c.axis[region]), [hi_end]])
+                if np.max(np.diff(stops)) > part + tol:
                     continue
                 if predict is not None:
                     probe = np.linspace(lo_end, hi_end, 12)
