@@ -303,22 +303,34 @@ def test_suggestion_never_cuts_an_under_explored_region():
     assert an.suggest_narrowing(trials[::10], space) == []
 
 
+def _random_case(seed):
+    rng = np.random.default_rng(seed)
+    space = hw.Space(x=hw.Float(0.0, 1.0), lr=hw.Float(1e-4, 1e-1, log=True),
+                     k=hw.Int(1, 64, log=True), c=hw.Choice(["a", "b", "c"]))
+    n = int(rng.integers(30, 400))
+    a, b, w, d = rng.normal(size=4)
+    trials = []
+    for i in range(n):
+        p = space.decode(rng.random(4))
+        v = (a * p["x"] + b * math.log10(p["lr"]) + w * (p["c"] == "b")
+             + d * math.log2(p["k"]) / 3 + rng.normal() * 0.3)
+        trials.append(_trial(i, float(v), **p) if rng.random() > 0.05 else
+                      _trial(i, None, status="failed", **p))
+    return space, trials, bool(rng.random() < 0.5)
+
+
+def test_random_cases_do_produce_proposals():
+    """(So that the guarantees below are checked on real proposals, not on none.)"""
+    made = [an.suggest_narrowing(t, s, minimize=m) for s, t, m in map(_random_case, range(12))]
+    assert sum(1 for m in made if m) >= 8
+    assert {s.param for m in made for s in m} >= {"lr", "x", "k", "c"}
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_every_suggestion_keeps_its_guarantees_on_random_data(seed):
     """Whatever the data, a proposal never removes the best trial, never a top trial,
     and every cut region is explored in every part (the rule's own numbers, recounted)."""
-    rng = np.random.default_rng(seed)
-    space = hw.Space(x=hw.Float(0.0, 1.0), lr=hw.Float(1e-4, 1e-1, log=True),
-                     k=hw.Int(1, 64), c=hw.Choice(["a", "b", "c"]))
-    n = int(rng.integers(30, 400))
-    a, b, w = rng.normal(size=3)
-    trials = []
-    for i in range(n):
-        p = space.decode(rng.random(4))
-        v = a * p["x"] + b * math.log10(p["lr"]) + w * (p["c"] == "b") + rng.normal() * 0.3
-        trials.append(_trial(i, float(v), **p) if rng.random() > 0.05 else
-                      _trial(i, None, status="failed", **p))
-    minimize = bool(rng.random() < 0.5)
+    space, trials, minimize = _random_case(seed)
     good = np.array([(-t.value if minimize else t.value) if t.value is not None else -np.inf
                      for t in trials])
     best = trials[int(np.argmax(good))]
