@@ -60,7 +60,7 @@ Predict = Callable[[Sequence[Mapping[str, Any]]], tuple[np.ndarray, np.ndarray]]
 #: Most trials the model-free importance and the fallback surrogate are fitted on; above
 #: it they use a fixed-seed random subsample, so their cost stops growing with the scan.
 MAX_IMPORTANCE_SAMPLES = 1500
-MAX_SURROGATE_SAMPLES = 400
+MAX_SURROGATE_SAMPLES = 150
 
 
 # ----------------------------------------------------------------------------------
@@ -1103,8 +1103,9 @@ class RefreshSchedule:
         new = n_finished - self.n_last
         if new <= 0 or now - self.t_last < self.cost_last / self.max_share:
             return False
-        return new >= max(self.min_new, self.growth * self.n_last) or \
-            now - self.t_last >= self.max_wait
+        if new >= max(self.min_new, self.growth * self.n_last):
+            return True
+        return math.isfinite(self.t_last) and now - self.t_last >= self.max_wait
 
     def done(self, n_finished: int, cost: float, now: float | None = None) -> None:
         self.n_last = int(n_finished)

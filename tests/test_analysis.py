@@ -463,3 +463,20 @@ def test_refresh_schedule_bounds_the_share_of_kernel_time():
     assert runs >= 5                         # it does keep up with the scan
     assert spent / now <= 0.06               # at most ~5% of the time
     assert not sched.due(sched.n_last, now=now + 1e6)   # nothing new: never due
+
+
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(an, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_importing_analysis_stays_cheap():
+    import subprocess
+    import sys
+
+    code = ("import sys, hpo_widgets.analysis; print([m for m in ('pandas', 'sklearn', "
+            "'scipy', 'bqplot', 'ipywidgets') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
