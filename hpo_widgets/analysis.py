@@ -585,8 +585,8 @@ def _by_value(cols: TrialColumns, top: np.ndarray, bins: int, max_levels: int) -
         else:
             assert c.values is not None and c.axis is not None
             ok = np.isfinite(c.values)
-            grid = c.param.grid() if isinstance(c.param, Int | Float) else None
-            discrete = (grid is not None and len(grid) <= max_levels) or isinstance(c.param, Fixed)
+            size = c.param.size() if isinstance(c.param, Int | Float) else None
+            discrete = (size is not None and size <= max_levels) or isinstance(c.param, Fixed)
             distinct = np.unique(c.values[ok]) if discrete else np.empty(0)
             if discrete and len(distinct) <= max_levels:
                 labels = [int(v) if isinstance(c.param, Int) else float(v) for v in distinct]
@@ -781,7 +781,10 @@ def suggest_narrowing(trials: Sequence[Trial], space: Space, minimize: bool = Tr
         cuts: dict[str, dict[str, Any]] = {}
         for side in ("above", "below"):
             best_cut = None
-            for k in range(1, parts):
+            # largest region first (lowest boundary for "above", highest for "below"):
+            # the first that passes is the proposal
+            order = range(1, parts) if side == "above" else range(parts - 1, 0, -1)
+            for k in order:
                 raw = a_lo + k * part
                 if side == "above" and raw < top_x.max() + part / 2:
                     continue
@@ -820,15 +823,13 @@ def suggest_narrowing(trials: Sequence[Trial], space: Space, minimize: bool = Tr
                     if len(pts) and np.any(_optimistic(predict, pts, minimize, z)
                                            <= (cutoff if minimize else -cutoff)):
                         continue
-                # later k on "above" are smaller regions, on "below" larger: keep the largest
-                if side == "above" and best_cut is not None:
-                    continue
-                region_failed = int((failed & (c.axis > b + tol) if side == "above"
-                                     else failed & (c.axis < b - tol)).sum())
+                within = (c.axis >= a_lo - tol) & (c.axis <= a_hi + tol)
+                beyond = (c.axis > b + tol) if side == "above" else (c.axis < b - tol)
                 best_cut = {"side": side, "boundary": value, "tries": tries, "top": 0,
-                            "failed": region_failed,
+                            "failed": int((failed & within & beyond).sum()),
                             "chance": (1 - top_fraction) ** tries, "parts": n_parts,
                             "min_per_part": int(counts.min())}
+                break
             if best_cut is not None:
                 cuts[side] = best_cut
         if not cuts:
@@ -854,8 +855,9 @@ def suggest_narrowing(trials: Sequence[Trial], space: Space, minimize: bool = Tr
         c = cols.columns[name]
         assert c.codes is not None
         drop: list[dict[str, Any]] = []
+        best_code = p.index(incumbent[name]) if p.contains(incumbent[name]) else -1
         for i, v in enumerate(p.values):
-            if p.index(incumbent[name]) == i if p.contains(incumbent[name]) else False:
+            if i == best_code:
                 continue
             here = cols.finished & (c.codes == i)
             tries = int(here.sum())
@@ -920,14 +922,14 @@ def band_values(param: Param, n: int = 60) -> list[Any]:
     if isinstance(param, Fixed):
         return [param.value]
     assert isinstance(param, Int | Float)
-    grid = param.grid()           # None for a continuous Float
-    if grid is not None and len(grid) <= n:
-        return list(grid)
+    size = param.size()           # None for a continuous Float; counted, not listed
+    if size is not None and size <= n:
+        return list(param.grid() or [])
     if param.log:
         raw = np.exp(np.linspace(math.log(param.low), math.log(param.high), n))
     else:
         raw = np.linspace(param.low, param.high, n)
-    if grid is None:
+    if size is None:
         return [float(v) for v in raw]
     out: list[Any] = []
     for v in raw:   # integers and steps: each sample snapped to a legal value, once

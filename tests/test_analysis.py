@@ -133,6 +133,31 @@ def test_analyze_reads_a_real_scan_with_failures_and_direction(store):
     assert "Analysis of 80 trials" in repr(a) and "<h4>" in a._repr_html_()
 
 
+def test_analyze_a_talos_style_space_per_value_and_huge_ranges_without_listing(store):
+    """Talos spaces are lists and (low, high, n) steps: the table gives one row per
+    value, as Talos users read it; a huge integer range is binned, never enumerated."""
+    space = hw.Space.from_dict({"lr": (0.001, 0.1, 5), "units": [32, 64, 128],
+                                "seed": (0, 10**12), "epochs": 10})
+
+    def talos_like(p):
+        return 1.0 / p["units"] + p["lr"]
+
+    scan = hw.Scan(talos_like, space, metric="loss", mode="min", strategy="random",
+                   max_trials=60, seed=5, store=store)
+    scan.start().wait()
+    a = an.analyze(scan.trials, scan.space)
+    by = a.by_value
+    lr_values = by.loc[by["param"] == "lr", "value"].tolist()
+    assert lr_values == sorted(set(scan.results["lr"]))          # one row per step value
+    assert by.loc[by["param"] == "units", "value"].tolist() == [32, 64, 128]
+    assert len(by[by["param"] == "seed"]) == 5                   # binned, not 10**12 rows
+    best = by[by["param"] == "units"].sort_values("mean").iloc[0]
+    assert best["value"] == 128                                  # 1/units: more is better
+    band = an.belief_band(an.fit_surrogate(scan.trials, scan.space), scan.space, "seed",
+                          scan.best.params, n=30)
+    assert len(band["x"]) <= 30 and band["x"][-1] == 10**12
+
+
 # ----------------------------------------------------------------------------------
 # Importance
 # ----------------------------------------------------------------------------------
