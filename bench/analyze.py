@@ -76,16 +76,18 @@ def timed(fn, repeats: int, clock=time.perf_counter) -> tuple[float, object]:
 def table_analyze(sizes: list[int], repeats: int) -> None:
     print("\n1) analyze() and its parts, wall ms (median of", repeats, "runs)")
     print(f"{'trials':>7} | {'columns':>8} | {'importance':>10} | {'suggest':>8} | "
-          f"{'analyze':>8} | top parameter (share, held-out R²)")
+          f"{'analyze':>8} | {'(CPU ms)':>8} | top parameter (share, held-out R²)")
     for n in sizes:
         trials = make_trials(n)
         cols_ms, _ = timed(lambda t=trials: an.trial_columns(t, SPACE, True), repeats)
         imp_ms, imp = timed(lambda t=trials: an.importance(t, SPACE, True), repeats)
         sug_ms, _ = timed(lambda t=trials: an.suggest_narrowing(t, SPACE, True), repeats)
         ana_ms, _ = timed(lambda t=trials: an.analyze(t, SPACE, True), repeats)
+        ana_cpu, _ = timed(lambda t=trials: an.analyze(t, SPACE, True), repeats,
+                           time.process_time)
         name, share = imp.ranked()[0]
         print(f"{n:>7} | {cols_ms:>8.1f} | {imp_ms:>10.1f} | {sug_ms:>8.1f} | {ana_ms:>8.1f} | "
-              f"{name} ({share:.2f}, {imp.explained:.2f})")
+              f"{ana_cpu:>8.1f} | {name} ({share:.2f}, {imp.explained:.2f})")
 
 
 def trial_interval(n: int = 300) -> float:
@@ -102,22 +104,24 @@ def table_redraw(sizes: list[int], repeats: int, interval: float) -> None:
     cpu = time.process_time
     print("\n2) per redraw, kernel CPU ms (median of", repeats, "runs); amortised per trial "
           f"with RefreshSchedule at one trial every {interval * 1e3:.2f} ms")
-    print(f"{'trials':>7} | {'band':>6} | {'GP fit':>7} | {'importance':>10} | "
-          f"{'suggest+GP':>10} | {'redraw':>7} | {'recomputes':>10} | {'ms/trial':>8}")
+    print(f"{'trials':>7} | {'columns':>7} | {'band':>6} | {'importance':>10} | "
+          f"{'suggest':>7} | {'redraw':>7} | {'GP fit*':>7} | {'recomputes':>10} | "
+          f"{'ms/trial':>8}")
     for n in sizes:
         trials = make_trials(n, seed=1)
         best = min((t for t in trials if t.value is not None), key=lambda t: t.value)
         fit_ms, gp = timed(lambda t=trials: an.fit_surrogate(t, SPACE, True), repeats, cpu)
+        cols_ms, cols = timed(lambda t=trials: an.trial_columns(t, SPACE, True), repeats, cpu)
         band_ms, _ = timed(lambda g=gp, b=best: an.belief_band(g, SPACE, "lr", b.params,
                                                               next_point=SPACE.sample(seed=2)),
                            repeats, cpu)
-        imp_ms, _ = timed(lambda t=trials: an.importance(t, SPACE, True), repeats, cpu)
-        sug_ms, _ = timed(lambda t=trials, g=gp: an.suggest_narrowing(t, SPACE, True,
-                                                                      predict=g),
+        imp_ms, _ = timed(lambda t=trials, c=cols: an.importance(t, SPACE, True, columns=c),
                           repeats, cpu)
-        # a Bayes scan has its model: band + importance + proposals (with the model)
-        redraw_ms = band_ms + imp_ms + sug_ms
-        # the same views on the schedule, as n trials arrive at the measured pace
+        sug_ms, _ = timed(lambda t=trials, g=gp, c=cols: an.suggest_narrowing(
+            t, SPACE, True, predict=g, columns=c), repeats, cpu)
+        # a Bayes scan has its model: columns once, band, importance, proposals (with the
+        # model's veto); the fallback GP fit (*) is for strategies without a model
+        redraw_ms = cols_ms + band_ms + imp_ms + sug_ms
         # (every recompute charged at the full-size cost: an upper bound)
         sched, now, runs = an.RefreshSchedule(), 0.0, 0
         for k in range(1, n + 1):
@@ -126,8 +130,8 @@ def table_redraw(sizes: list[int], repeats: int, interval: float) -> None:
                 runs += 1
                 sched.done(k, redraw_ms / 1e3, now=now)
         per_trial = runs * redraw_ms / n
-        print(f"{n:>7} | {band_ms:>6.1f} | {fit_ms:>7.1f} | {imp_ms:>10.1f} | {sug_ms:>10.1f} | "
-              f"{redraw_ms:>7.1f} | {runs:>10} | {per_trial:>8.3f}")
+        print(f"{n:>7} | {cols_ms:>7.1f} | {band_ms:>6.1f} | {imp_ms:>10.1f} | {sug_ms:>7.1f} | "
+              f"{redraw_ms:>7.1f} | {fit_ms:>7.1f} | {runs:>10} | {per_trial:>8.3f}")
 
 
 def main() -> None:

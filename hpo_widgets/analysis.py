@@ -20,8 +20,10 @@ dashboard share them and ``tests/test_analysis.py`` checks them without a browse
   strategy has no model of its own (and for the narrowing rule's uncertainty check).
 
 Speed: the trials are turned into numpy columns once (:class:`TrialColumns`, one pass
-over the list); everything after that is vectorised. ``analyze`` takes well under a
-second at 100,000 trials (``bench/analyze.py``).
+over the list); everything after that is vectorised. A caller computing several views of
+the same trials (a dashboard redraw) builds them once with :func:`trial_columns` and
+passes ``columns=`` to each function (same trials, space, direction and exclusions).
+``analyze`` takes under a second at 100,000 trials (``bench/analyze.py``).
 """
 
 from __future__ import annotations
@@ -355,7 +357,8 @@ def _from_strategy(strategy: Any, space: Space, trials: Sequence[Trial],
 
 def importance(trials: Sequence[Trial], space: Space, minimize: bool = True, *,
                strategy: Any = None, max_samples: int = MAX_IMPORTANCE_SAMPLES,
-               seed: int = 0, excluded: Collection[int] = ()) -> Importance:
+               seed: int = 0, excluded: Collection[int] = (),
+               columns: TrialColumns | None = None) -> Importance:
     """Which parameters the score depends on.
 
     If ``strategy`` has an ``importance(space, history)`` method that returns a mapping
@@ -378,7 +381,8 @@ def importance(trials: Sequence[Trial], space: Space, minimize: bool = True, *,
     when the forest explains less than 5% of the held-out variance.
     """
     t0 = time.perf_counter()
-    cols = trial_columns(trials, space, minimize, excluded)
+    cols = columns if columns is not None else trial_columns(trials, space, minimize,
+                                                             excluded)
     out = _importance(cols, space, trials, strategy, max_samples, seed, excluded)
     out.seconds = time.perf_counter() - t0
     return out
@@ -494,7 +498,8 @@ class Analysis:
 
 
 def analyze(trials: Sequence[Trial], space: Space, minimize: bool = True, *,
-            strategy: Any = None, excluded: Collection[int] = (), bins: int = 5,
+            strategy: Any = None, excluded: Collection[int] = (),
+            columns: TrialColumns | None = None, bins: int = 5,
             max_levels: int = 20, seed: int = 0) -> Analysis:
     """Per-parameter tables on all ended trials (see :class:`Analysis`).
 
@@ -502,7 +507,8 @@ def analyze(trials: Sequence[Trial], space: Space, minimize: bool = True, *,
     own importance first (see :func:`importance`).
     """
     t0 = time.perf_counter()
-    cols = trial_columns(trials, space, minimize, excluded)
+    cols = columns if columns is not None else trial_columns(trials, space, minimize,
+                                                             excluded)
     imp = _importance(cols, space, trials, strategy, MAX_IMPORTANCE_SAMPLES, seed, excluded)
     top, _ = cols.top_mask(0.2)
     return Analysis(correlation=_correlation(cols), by_value=_by_value(cols, top, bins,
@@ -694,7 +700,8 @@ def suggest_narrowing(trials: Sequence[Trial], space: Space, minimize: bool = Tr
                       top_fraction: float = 0.2, alpha: float = 0.05, parts: int = 10,
                       min_per_part: int = 5, min_finished: int = 20,
                       predict: Predict | None = None, z: float = 2.0,
-                      excluded: Collection[int] = ()) -> list[Suggestion]:
+                      excluded: Collection[int] = (),
+                      columns: TrialColumns | None = None) -> list[Suggestion]:
     """Narrowings the evidence supports, most strongly supported first.
 
     The rule (conservative by construction: every condition must hold):
@@ -736,7 +743,8 @@ def suggest_narrowing(trials: Sequence[Trial], space: Space, minimize: bool = Tr
     """
     if not 0 < top_fraction < 1:
         raise ValueError(f"top_fraction must be between 0 and 1, got {top_fraction!r}")
-    cols = trial_columns(trials, space, minimize, excluded)
+    cols = columns if columns is not None else trial_columns(trials, space, minimize,
+                                                             excluded)
     n_fin = int(cols.finished.sum())
     if n_fin < max(min_finished, 2):
         return []
@@ -1033,7 +1041,8 @@ def _gp_features(cols: TrialColumns, names: Sequence[str], unit: np.ndarray) -> 
 
 def fit_surrogate(trials: Sequence[Trial], space: Space, minimize: bool = True, *,
                   max_samples: int = MAX_SURROGATE_SAMPLES, seed: int = 0,
-                  excluded: Collection[int] = ()) -> Surrogate:
+                  excluded: Collection[int] = (),
+                  columns: TrialColumns | None = None) -> Surrogate:
     """A Gaussian process (Matérn 5/2, one length scale per coordinate, a noise term)
     fitted on the finished trials' scores, for strategies that have no model of their
     own and for :func:`suggest_narrowing`'s uncertainty check.
@@ -1046,7 +1055,8 @@ def fit_surrogate(trials: Sequence[Trial], space: Space, minimize: bool = True, 
     from sklearn.gaussian_process import GaussianProcessRegressor
     from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-    cols = trial_columns(trials, space, minimize, excluded)
+    cols = columns if columns is not None else trial_columns(trials, space, minimize,
+                                                             excluded)
     names = list(cols.columns)
     idx = np.flatnonzero(cols.finished)
     if len(idx) < 2:

@@ -490,6 +490,18 @@ def test_refresh_schedule_bounds_the_share_of_kernel_time():
     assert not sched.due(sched.n_last, now=now + 1e6)   # nothing new: never due
 
 
+def test_views_share_one_set_of_columns(store):
+    """A redraw builds the columns once and passes them on: same answers."""
+    scan = _scan(lr_only, store, n=120)
+    cols = an.trial_columns(scan.trials, scan.space, True)
+    assert an.suggest_narrowing(scan.trials, scan.space, columns=cols)[0].narrow == \
+        an.suggest_narrowing(scan.trials, scan.space)[0].narrow
+    assert an.importance(scan.trials, scan.space, columns=cols).values == \
+        an.importance(scan.trials, scan.space).values
+    a = an.analyze(scan.trials, scan.space, columns=cols)
+    assert a.by_value.equals(an.analyze(scan.trials, scan.space).by_value)
+
+
 def test_docstring_examples():
     import doctest
 
