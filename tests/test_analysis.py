@@ -478,15 +478,23 @@ def test_refresh_schedule_bounds_the_share_of_kernel_time():
     sched = an.RefreshSchedule()
     now, spent, runs = 0.0, 0.0, 0
     cost = 0.2                               # an importance at its subsample cap
-    for n in range(1, 20_001):               # 20,000 fast trials, 2 ms apart
+    for n in range(1, 30_001):               # 30,000 fast trials, 2 ms apart
         now += 0.002
         if sched.due(n, now=now):
             runs += 1
             spent += cost
             now += cost
             sched.done(n, cost, now=now)
-    assert runs >= 5                         # it does keep up with the scan
-    assert spent / now <= 0.06               # at most ~5% of the time
+    assert runs >= 3                         # it does keep up with the scan
+    assert spent / now <= 0.02               # ~1% of the time (plus the first, free run)
+    # slow, real trials (5 s each): the views follow the scan closely
+    sched, now, runs = an.RefreshSchedule(), 0.0, 0
+    for n in range(1, 201):
+        now += 5.0
+        if sched.due(n, now=now):
+            runs += 1
+            sched.done(n, cost, now=now)
+    assert runs >= 15
     assert not sched.due(sched.n_last, now=now + 1e6)   # nothing new: never due
 
 
