@@ -174,6 +174,19 @@ def test_importance_ranks_the_one_parameter_that_matters_first(store, objective,
     assert set(imp.values) == set(SPACE.tunable)
 
 
+def test_importance_is_over_the_space_not_where_a_bayes_scan_crowds(store):
+    """A Bayes scan spends most trials near lr = 1e-3, where only dropout/units still
+    move the loss a little; the question a user asks is which parameter matters over
+    the range they gave, and that is the learning rate."""
+    scan = hw.Scan(lr_only, SPACE, metric="loss", mode="min", strategy="bayes",
+                   max_trials=60, seed=0, store=store)
+    scan.start().wait()
+    near = sum(1 for t in scan.trials if 3e-4 < t.params["lr"] < 3e-3)
+    assert near > 30                                 # it does crowd around the optimum
+    ranked = an.importance(scan.trials, scan.space).ranked()
+    assert ranked[0][0] == "lr" and ranked[0][1] > 0.5, ranked
+
+
 def test_importance_says_unreliable_when_nothing_explains_the_score(store):
     rng = np.random.default_rng(0)
     noise = iter(rng.random(200))
