@@ -150,7 +150,8 @@ class TrialColumns:
     """Ended trials as numpy columns (one pass over the list), shared by every analysis.
 
     ``value`` is the score (NaN unless the trial finished with a finite one),
-    ``finished`` marks those, ``good`` is the score oriented so that higher is better.
+    ``finished`` marks those, ``good`` is the score oriented so that higher is better,
+    ``params`` the trials' parameter dicts in the same order.
     """
 
     ids: np.ndarray
@@ -161,6 +162,7 @@ class TrialColumns:
     columns: dict[str, Column]
     minimize: bool
     n_excluded: int = 0
+    params: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -217,17 +219,18 @@ def trial_columns(trials: Sequence[Trial], space: Space, minimize: bool,
     value = np.where(finished, raw, np.nan)
     good = -value if minimize else value
     columns: dict[str, Column] = {}
-    for name, values in zip(space, _param_lists(done, list(space)), strict=True):
+    params = [t.params for t in done]
+    for name, values in zip(space, _param_lists(params, list(space)), strict=True):
         col = _column(name, space[name], values)
         if col is not None:
             columns[name] = col
     return TrialColumns(ids=ids, status=status, value=value, finished=finished, good=good,
-                        columns=columns, minimize=minimize, n_excluded=n_excluded)
+                        columns=columns, minimize=minimize, n_excluded=n_excluded,
+                        params=params)
 
 
-def _param_lists(done: Sequence[Trial], names: list[str]) -> list[list[Any]]:
+def _param_lists(params: list[dict[str, Any]], names: list[str]) -> list[list[Any]]:
     """One list of values per parameter (``None`` where a trial lacks it)."""
-    params = [t.params for t in done]
     out = []
     for n in names:
         try:  # indexing is quicker than .get; trials from before a parameter existed lack it
@@ -695,11 +698,10 @@ def _round_sig(x: float, up: bool, digits: int = 2) -> float:
     return r
 
 
-def _incumbent(cols: TrialColumns, trials: Sequence[Trial], space: Space) -> dict[str, Any]:
-    best_id = int(cols.ids[np.nanargmax(np.where(cols.finished, cols.good, -np.inf))])
-    best = next(t for t in trials if t.id == best_id)
+def _incumbent(cols: TrialColumns, space: Space) -> dict[str, Any]:
+    best = cols.params[int(np.argmax(np.where(cols.finished, cols.good, -np.inf)))]
     fill = space.decode([0.5] * space.ndim)
-    return {n: best.params.get(n, fill[n]) for n in space}
+    return {n: best.get(n, fill[n]) for n in space}
 
 
 def _optimistic(predict: Predict, points: list[dict[str, Any]], minimize: bool,
@@ -761,7 +763,7 @@ def suggest_narrowing(trials: Sequence[Trial], space: Space, minimize: bool = Tr
     if n_fin < max(min_finished, 2):
         return []
     top, cutoff = cols.top_mask(top_fraction)
-    incumbent = _incumbent(cols, trials, space)
+    incumbent = _incumbent(cols, space)
     ranged = [n for n in space.tunable if isinstance(space[n], Int | Float) and n in cols.columns]
     choices = [n for n in space.tunable if isinstance(space[n], Choice) and n in cols.columns
                and len(space[n].values) > 1]  # type: ignore[attr-defined]
