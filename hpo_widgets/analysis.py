@@ -84,14 +84,16 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
+_PLAIN_NUMBERS = frozenset({int, float, type(None), np.float64, np.float32, np.int64,
+                            np.int32})
+
+
 def _floats(values: list[Any]) -> np.ndarray:
     """Numbers as a float array, NaN for anything else (None, text, booleans)."""
-    try:  # the common case, at C speed: all numbers (or None, which becomes NaN)
-        out = np.array(values, dtype=float)
-        if out.ndim == 1 and bool not in set(map(type, values)):
-            return out
-    except (TypeError, ValueError):
-        pass
+    if set(map(type, values)) <= _PLAIN_NUMBERS:
+        # the common case, at C speed (None becomes NaN; booleans and text, which numpy
+        # would turn into numbers, never get here)
+        return np.array(values, dtype=float).reshape(len(values))
     return np.array([float(v) if _is_number(v) else np.nan for v in values], dtype=float)
 
 
@@ -133,9 +135,10 @@ class Column:
 
     def to_axis(self, values: Sequence[Any]) -> np.ndarray:
         """Axis coordinates of arbitrary values (numeric columns)."""
-        return self.log_axis(_floats(list(values)))
+        return self.axis_of(_floats(list(values)))
 
-    def log_axis(self, x: np.ndarray) -> np.ndarray:
+    def axis_of(self, x: np.ndarray) -> np.ndarray:
+        """Numbers -> axis coordinates (log10 for log ranges; NaN where undefined)."""
         if not self.log:
             return x
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -261,7 +264,7 @@ def _column(name: str, param: Param, vals: list[Any]) -> Column | None:
         col = Column(name=name, param=param, kind="numeric", log=log)
         x = _floats(vals)
         col.values = x
-        col.axis = col.log_axis(x)
+        col.axis = col.axis_of(x)
         bounds = [float(param.low), float(param.high)] if isinstance(param, Int | Float) \
             else [float(param.value)]  # type: ignore[union-attr]
         ends = col.to_axis(bounds)
