@@ -6,10 +6,10 @@ the luckiest one. This module gives any :class:`~hpo_widgets.Scan` a single numb
 optimise that avoids the first trap and pays for the second, plus a measurement of the
 luck that remains.
 
-The honest score (:func:`score`), higher is better, in [-1, 1]::
+The honest score (:func:`score`), higher is better, in [0, 1]::
 
-    honest = base - z * sd_boot - gap_weight * max(0, base_train - base)
-    honest = -1 exactly when the model has no skill (base <= 0)
+    honest = max(0, base - z * sd_boot - gap_weight * max(0, base_train - base))
+    honest = 0 when the model has no skill (base <= 0)
 
 - ``base`` is the **Matthews correlation coefficient** for classification (binary and
   multi-class, sklearn's definition). It uses all four cells of the confusion matrix, so
@@ -17,10 +17,15 @@ The honest score (:func:`score`), higher is better, in [-1, 1]::
   "positive" class the way F1 can; it is 0 for any constant or random predictor whatever
   the class balance, so "no skill" has one meaning on every data set. Regression uses
   **R²**, for the same reason: 0 is "predicting the mean", whatever the scale of y.
-- **No skill scores the worst value, -1.** A constant prediction (all zeros, all ones),
+- **No skill scores the worst value, 0.** A constant prediction (all zeros, all ones),
   a binary model with no true positives (its MCC is ``-FP*FN/... <= 0``) or anything no
-  better than chance gets -1, not a small number near 0 that a search could still
-  "improve" on by luck. Every model with some skill scores above -1.
+  better than chance gets 0, the bottom of the scale, where accuracy would give the
+  all-zeros model 0.98 on 2% positives. A model whose lower bound does not clear chance
+  gets 0 too: it cannot be told from no skill. The floor is 0 and not -1 on purpose: a
+  model-based strategy (``"bayes"``) fits a smooth surface to the scores, and a jump from
+  about 0 to -1 at the edge of skill bends that surface out of shape for every
+  neighbouring point (a first version did, and lost a benchmark seed to it); a floor
+  reached continuously, like F1's, does not.
 - **Instability** is paid for with one bootstrap standard deviation of the base score
   over the validation rows (``z = 1``: the one-standard-error rule of Breiman et al.;
   under a normal approximation ``base - sd`` is an 84% lower confidence bound). A model
@@ -53,7 +58,7 @@ Example:
     >>> from hpo_widgets import honest
     >>> y = np.array([0] * 98 + [1] * 2)
     >>> honest.score(y, np.zeros(100))["honest"]          # all zeros: no skill
-    -1.0
+    0.0
     >>> s = honest.score(y, y)                             # perfect
     >>> s["honest"], s["honest_mcc"]
     (1.0, 1.0)
@@ -74,8 +79,8 @@ import numpy as np
 
 __all__ = ["Luck", "compare", "keep", "luck", "score"]
 
-#: The lowest honest score: given exactly, and only, to a model with no skill.
-WORST = -1.0
+#: The lowest honest score: a model with no skill, or one that cannot be told from it.
+WORST = 0.0
 #: Default bootstrap sizes: the per-trial score (an SD needs few resamples) and the
 #: comparison of trials (tail probabilities need more).
 N_BOOT_SCORE = 200
@@ -83,8 +88,6 @@ N_BOOT_LUCK = 1000
 #: The seed of every bootstrap: same rows, same resamples, same score.
 SEED = 0
 PREDICTIONS = "predictions"
-# Just above WORST: a model with some skill never ties with one that has none.
-_ABOVE_WORST = math.nextafter(WORST, 0.0)
 _METRICS = {"classification": ("honest", "mcc", "f1", "accuracy"),
             "regression": ("honest", "r2")}
 
@@ -256,7 +259,7 @@ def score(y_val: Any, p_val: Any, *, y_train: Any = None, p_train: Any = None,
     Keys, classification: ``honest``, ``honest_mcc`` (validation MCC), ``honest_sd``
     (its bootstrap standard deviation), ``honest_lower``/``honest_upper`` (95% bootstrap
     interval of the MCC), ``honest_degenerate`` (1 when the model has no skill, then
-    ``honest`` is -1), ``honest_n`` (validation rows); with train predictions also
+    ``honest`` is 0), ``honest_n`` (validation rows); with train predictions also
     ``honest_train_mcc`` and ``honest_gap``. Regression: the same with ``r2`` for ``mcc``.
     The formula and its reasons are in this module's docstring.
 
@@ -297,7 +300,7 @@ def _combine(base: float, sd: float, gap: float | None, z: float, gap_weight: fl
     if degenerate:
         return WORST
     value = base - z * sd - (gap_weight * gap if gap is not None else 0.0)
-    return float(min(1.0, max(_ABOVE_WORST, value)))
+    return float(min(1.0, max(WORST, value)))
 
 
 def _score_classification(y_val: Any, p_val: Any, y_train: Any, p_train: Any,
@@ -580,8 +583,8 @@ def compare(y_val: Any, predictions: Mapping[Any, Any], *, metric: str = "honest
     selected = boot - pen if metric == "honest" else boot
     point_sel = point - pen if metric == "honest" else point
     if metric == "honest":  # keep the floor: a trial without skill stays at the worst
-        point_sel = np.where(point <= 0, WORST, point_sel)
-        selected = np.where(point[None, :] <= 0, WORST, selected)
+        point_sel = np.where(point <= 0, WORST, np.maximum(point_sel, WORST))
+        selected = np.where(point[None, :] <= 0, WORST, np.maximum(selected, WORST))
 
     best_i = int(np.argmax(point_sel))
     top = selected.max(axis=1, keepdims=True)

@@ -38,13 +38,16 @@ def test_models_without_skill_score_the_worst_value_on_rare_positives(y_rare):
     }
     for name, p in no_skill.items():
         s = honest.score(y_rare, p)
-        assert s["honest"] == honest.WORST == -1.0, name
+        assert s["honest"] == honest.WORST == 0.0, name
         assert s["honest_degenerate"] == 1, name
     # accuracy would have called the all-zeros model excellent
     assert accuracy_score(y_rare, np.zeros(N)) == 0.98
-    # the weakest model with some skill is above the floor, however small its score
+    # a model with skill is above the floor; one whose lower bound does not clear chance
+    # cannot be told from no skill, and scores the floor too
+    assert honest.score(y_rare, predicting(8, 30))["honest"] > honest.WORST
     weak = honest.score(y_rare, predicting(1, 30))
-    assert weak["honest_degenerate"] == 0 and weak["honest"] > honest.WORST
+    assert weak["honest_mcc"] > 0 and weak["honest_degenerate"] == 0
+    assert weak["honest_mcc"] - weak["honest_sd"] < 0 and weak["honest"] == honest.WORST
 
 
 def test_better_on_the_minority_class_beats_better_accuracy(y_rare):
