@@ -107,12 +107,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--digit", type=int, default=8, help="the positive class")
     ap.add_argument("--noise", type=float, default=0.2,
                     help="SD of Gaussian noise added to pixels scaled to [0, 1]")
+    ap.add_argument("--keep", type=Path, default=None,
+                    help="keep the scans (and their kept predictions) in this folder")
     args = ap.parse_args(argv)
     logging.getLogger("hpo_widgets").setLevel(logging.ERROR)
 
     rows = []
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.keep is not None:
+            tmp = args.keep
         for seed in range(args.seeds):
             data = make_data(seed, args.digit, args.noise)
             for metric in METRICS:

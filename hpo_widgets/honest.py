@@ -88,8 +88,7 @@ N_BOOT_LUCK = 1000
 #: The seed of every bootstrap: same rows, same resamples, same score.
 SEED = 0
 PREDICTIONS = "predictions"
-_METRICS = {"classification": ("honest", "mcc", "f1", "accuracy"),
-            "regression": ("honest", "r2")}
+_METRICS = {"classification": ("mcc", "f1", "accuracy"), "regression": ("r2",)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -151,7 +150,7 @@ def _f1_from_counts(tp: np.ndarray, truth: np.ndarray, pred: np.ndarray,
 
 def _class_metric(name: str, tp: np.ndarray, truth: np.ndarray, pred: np.ndarray,
                   pos: int | None) -> np.ndarray:
-    if name in ("mcc", "honest"):
+    if name == "mcc":
         return _mcc_from_counts(tp, truth, pred)
     if name == "f1":
         return _f1_from_counts(tp, truth, pred, pos)
@@ -472,19 +471,22 @@ def _read(path: Path) -> dict[str, Any]:
 class Luck:
     """How sure the choice of the best trial is, from paired bootstrap resamples.
 
-    ``table``-like fields are dicts keyed by trial: ``score`` (the point score ranking
-    the trials), ``interval`` (its 95% bootstrap interval), ``p_best`` (the share of
-    resamples in which the trial is the best; ties split, the shares sum to 1).
-    ``indistinguishable`` lists the trials the best cannot be told apart from (the 95%
-    paired interval of their difference reaches 0). ``optimism`` is the expected excess of
-    the winner's validation ``reported`` score (MCC for ``"honest"``) over its true score:
-    the choice redone on every resample, around true scores estimated by shrinking the
-    validation scores by their noise (see ``_winners_curse``); compare it with
-    ``evaluate()``'s measured ``optimism``. ``sentence`` says it for the header.
+    Fields keyed by trial: ``score`` (the validation ``metric``: MCC, F1, accuracy or
+    R²), ``interval`` (its 95% bootstrap interval), ``p_best`` (the share of resamples in
+    which the trial has the best ``metric``; ties split, the shares sum to 1). ``best`` is
+    the chosen trial (the scan's best: with ``metric="honest"`` the most stable of the
+    good ones, not always the highest MCC). ``indistinguishable`` lists the trials it
+    cannot be told apart from: the 95% paired interval of the difference of their
+    ``metric`` holds 0. Chance, not the honest penalty, decides this: two near-identical
+    models whose penalties differ by a hair are still indistinguishable.
+
+    ``optimism`` is the expected excess of the chosen trial's validation ``metric`` over
+    its true value, given how many trials competed and how noisy they are (see
+    ``_winners_curse``); ``evaluate()``'s measured ``optimism`` is the figure to hold it
+    against. ``sentence`` says it all for the header.
     """
 
     metric: str
-    reported: str
     best: Any
     score: dict[Any, float]
     interval: dict[Any, tuple[float, float]]
@@ -500,7 +502,7 @@ class Luck:
         if self.n_trials == 1:
             return "the only trial so far"
         n = len(self.indistinguishable)
-        share = f"top in {self.p_best[self.best]:.0%} of resamples"
+        share = f"top {self.metric} in {self.p_best[self.best]:.0%} of resamples"
         if n == 0:
             return f"best, clearly ahead of the rest ({share})"
         others = "1 other" if n == 1 else f"{n} others"
@@ -508,35 +510,41 @@ class Luck:
 
     @property
     def table(self) -> Any:
-        """A DataFrame, best first: score, lower, upper, p_best, indistinguishable."""
+        """A DataFrame, the chosen trial first, then by score: the metric's value, lower,
+        upper, p_best and indistinguishable (from the chosen one)."""
         import pandas as pd
 
-        rows = [{"trial": k, self.metric: s, "lower": self.interval[k][0],
+        others = sorted((k for k in self.score if k != self.best), key=lambda k: -self.score[k])
+        order = [self.best, *others]
+        rows = [{"trial": k, self.metric: self.score[k], "lower": self.interval[k][0],
                  "upper": self.interval[k][1], "p_best": self.p_best[k],
                  "indistinguishable": k == self.best or k in self.indistinguishable}
-                for k, s in sorted(self.score.items(), key=lambda kv: -kv[1])]
+                for k in order]
         return pd.DataFrame(rows).set_index("trial")
 
     def __str__(self) -> str:
         return (f"trial {self.best}: {self.sentence}; expected optimism of its validation "
-                f"{self.reported}: {self.optimism:+.3f}")
+                f"{self.metric}: {self.optimism:+.3f}")
 
 
-def compare(y_val: Any, predictions: Mapping[Any, Any], *, metric: str = "honest",
-            penalties: Mapping[Any, float] | None = None, threshold: float = 0.5,
-            task: str = "auto", pos_label: Any = 1, n_boot: int = N_BOOT_LUCK,
-            alpha: float = 0.05, seed: int = SEED) -> Luck:
+def compare(y_val: Any, predictions: Mapping[Any, Any], *, metric: str | None = None,
+            best: Any = None, penalties: Mapping[Any, float] | None = None,
+            threshold: float = 0.5, task: str = "auto", pos_label: Any = 1,
+            n_boot: int = N_BOOT_LUCK, alpha: float = 0.05, seed: int = SEED) -> Luck:
     """Compare trials' predictions of the same validation rows on the same resamples.
 
     ``predictions`` maps a trial key to its predictions (any form :func:`score` takes).
-    ``metric``: ``"honest"`` (MCC, or R² for regression, minus each trial's
-    ``penalties`` entry), ``"mcc"``, ``"f1"`` (of ``pos_label`` for two classes, else
-    macro), ``"accuracy"``, or ``"r2"``. Returns a :class:`Luck`.
+    ``metric``: ``"mcc"`` (default for classification), ``"f1"`` (of ``pos_label`` for
+    two classes, else macro), ``"accuracy"``, or ``"r2"`` (default for regression).
+    ``best`` is the trial the search chose (default: the highest ``metric``); a search
+    that chose by the honest score passes each trial's ``penalties`` (its ``metric``
+    minus its honest score), so that the optimism estimate redoes the same choice.
+    Returns a :class:`Luck`.
 
     Example:
         >>> y = [0] * 90 + [1] * 10
         >>> good = [0] * 90 + [1] * 9 + [0]
-        >>> c = compare(y, {"a": good, "b": good, "c": [0] * 100}, metric="mcc")
+        >>> c = compare(y, {"a": good, "b": good, "c": [0] * 100})
         >>> c.p_best["a"] + c.p_best["b"] + c.p_best["c"], c.indistinguishable, c.p_best["c"]
         (1.0, ['b'], 0.0)
     """
@@ -547,9 +555,12 @@ def compare(y_val: Any, predictions: Mapping[Any, Any], *, metric: str = "honest
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 20:
         raise ValueError(f"n_boot must be a whole number >= 20, got {n_boot!r}")
     kind = _task(y_val, task)
+    metric = metric or ("r2" if kind == "regression" else "mcc")
     if metric not in _METRICS[kind]:
         raise ValueError(f"metric must be one of {_METRICS[kind]} for {kind}, got {metric!r}")
     keys = list(predictions)
+    if best is not None and best not in predictions:
+        raise ValueError(f"best={best!r} is not one of the compared trials")
     pen = np.array([float((penalties or {}).get(k, 0.0)) for k in keys])
 
     if kind == "regression":
@@ -559,7 +570,6 @@ def compare(y_val: Any, predictions: Mapping[Any, Any], *, metric: str = "honest
         _check_lengths(y, preds, ("y_val", "predictions"))
         boot = _r2_boot(y, preds, _weights(len(y), n_boot, seed))
         point = _r2_boot(y, preds, np.ones((1, len(y)), dtype=np.float32))[0]
-        reported = "r2"
     else:
         y = _labels(y_val, "y_val", threshold)
         labs = [_labels(predictions[k], f"predictions[{k!r}]", threshold) for k in keys]
@@ -576,59 +586,65 @@ def compare(y_val: Any, predictions: Mapping[Any, Any], *, metric: str = "honest
             feats += [truth_1h * (yc == pc)[:, None], eye[pc]]
         x = np.hstack(feats)
         ones = np.ones((1, n), dtype=np.float32)
-        boot, point = (_per_trial(c, k_cls, len(keys), metric, pos)
-                       for c in (w @ x, ones @ x))
+        boot, point = (_per_trial(c, k_cls, len(keys), metric, pos) for c in (w @ x, ones @ x))
         point = point[0]
-        reported = "mcc" if metric == "honest" else metric
-    selected = boot - pen if metric == "honest" else boot
-    point_sel = point - pen if metric == "honest" else point
-    if metric == "honest":  # keep the floor: a trial without skill stays at the worst
-        point_sel = np.where(point <= 0, WORST, np.maximum(point_sel, WORST))
-        selected = np.where(point[None, :] <= 0, WORST, np.maximum(selected, WORST))
 
-    best_i = int(np.argmax(point_sel))
-    top = selected.max(axis=1, keepdims=True)
-    winners = selected >= top  # ties share the win
+    best_i = keys.index(best) if best is not None else int(np.argmax(point - pen))
+    top = boot.max(axis=1, keepdims=True)
+    winners = boot >= top  # ties share the win
     p_best = (winners / winners.sum(axis=1, keepdims=True)).mean(axis=0)
-    diff = selected[:, [best_i]] - selected
-    lo_diff = np.quantile(diff, alpha / 2, axis=0)
-    indist = [keys[j] for j in np.argsort(-point_sel, kind="stable")
-              if j != best_i and lo_diff[j] <= 0]
-    optimism = _winners_curse(selected, point_sel, skill=point > 0 if metric != "accuracy"
-                              else np.ones(len(keys), dtype=bool))
-    lo, hi = np.quantile(selected, [alpha / 2, 1 - alpha / 2], axis=0)
-    return Luck(metric=metric, reported=reported, best=keys[best_i],
-                score={k: float(point_sel[j]) for j, k in enumerate(keys)},
+    lo_diff, hi_diff = np.quantile(boot[:, [best_i]] - boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    indist = [keys[j] for j in np.argsort(-point, kind="stable")
+              if j != best_i and lo_diff[j] <= 0 <= hi_diff[j]]
+    skill = point > 0 if metric != "accuracy" else np.ones(len(keys), dtype=bool)
+    optimism = _winners_curse(boot, point, pen, skill, best_i)
+    lo, hi = np.quantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    return Luck(metric=metric, best=keys[best_i],
+                score={k: float(point[j]) for j, k in enumerate(keys)},
                 interval={k: (float(lo[j]), float(hi[j])) for j, k in enumerate(keys)},
                 p_best={k: float(p_best[j]) for j, k in enumerate(keys)},
                 indistinguishable=indist, optimism=optimism, n_boot=n_boot,
                 n_trials=len(keys))
 
 
-def _winners_curse(boot: np.ndarray, point: np.ndarray, skill: np.ndarray) -> float:
+#: Trials whose validation score lies within this many of the chosen trial's bootstrap
+#: standard deviations could swap places with it; they set the spread of true scores.
+CONTENDERS_SD = 4.0
+
+
+def _winners_curse(boot: np.ndarray, point: np.ndarray, penalty: np.ndarray,
+                   skill: np.ndarray, chosen: int) -> float:
     """Expected excess of the chosen trial's validation score over its true score.
 
     The paired resamples give every trial's noise (``boot - point``) and how the noises of
-    trials move together. The true scores are unknown; the validation scores spread more
-    than they do, by the noise. So the true scores are taken as the validation scores
-    shrunk toward their mean by ``tau² / (tau² + sd²)``, with ``tau²`` the spread of the
-    validation scores less the mean noise variance (empirical Bayes, as James-Stein). On
-    every resample the choice is redone on ``true + noise``; the winner's noise, averaged,
-    is the optimism. Taking the validation scores themselves as the truth (plain
-    bootstrap) separates the contenders too much and underestimates the optimism when
-    many trials are close, the usual case near the optimum of a search. Trials without
-    skill (``skill`` False) cannot win and stay out of the spread.
+    trials move together. The true scores are unknown, and the validation scores spread
+    more than they do, by the noise: the contenders (trials with skill within
+    ``CONTENDERS_SD`` of the chosen one's standard deviation) are shrunk toward their
+    mean by ``tau² / (tau² + sd²)``, with ``tau²`` their spread less their mean noise
+    variance (empirical Bayes, as James-Stein). On every resample the search's choice is
+    redone on ``true + noise - penalty``; the winner's noise, averaged, is the optimism.
+
+    Why shrink: taking the validation scores as the truth (a plain bootstrap) keeps the
+    lucky leader ahead of its rivals by exactly its luck, and underestimated the optimism
+    of 30 equal models by 30%. Why only the contenders: a search's trials near its
+    optimum are close, its others far; a spread fitted to all of them barely shrinks the
+    close ones. Simulated (tests/test_honest.py) it is right for equal contenders and
+    1.5x high for widely spread ones; after an adaptive search it is low (the search
+    itself chased the validation noise, which resampling a fixed set of trials cannot
+    replay): see bench/honest.py.
     """
     noise = boot - point
     sd2 = noise.var(axis=0, ddof=1)
     truth = point.astype(float).copy()
-    if skill.sum() > 1:
-        m = point[skill].mean()
-        tau2 = max(0.0, float(point[skill].var(ddof=1) - sd2[skill].mean()))
+    near = skill & (point - penalty >= (point - penalty)[chosen]
+                    - CONTENDERS_SD * math.sqrt(sd2[chosen]))
+    if near.sum() > 1:
+        m = point[near].mean()
+        tau2 = max(0.0, float(point[near].var(ddof=1) - sd2[near].mean()))
         with np.errstate(invalid="ignore", divide="ignore"):
             factor = np.where(tau2 + sd2 > 0, tau2 / (tau2 + sd2), 1.0)
-        truth[skill] = m + factor[skill] * (point[skill] - m)
-    win = np.argmax(truth + noise, axis=1)
+        truth[near] = m + factor[near] * (point[near] - m)
+    win = np.argmax(truth + noise - penalty, axis=1)
     return float(np.mean(noise[np.arange(len(win)), win]))
 
 
@@ -648,9 +664,11 @@ def luck(scan: Any, *, top: int | None = None, metric: str | None = None,
 
     ``scan`` is a Scan (a running one too) or its folder (opened read-only with
     :func:`hpo_widgets.load`). Its finished trials with kept predictions are compared,
-    paired, by ``metric`` (default: the scan's own metric when it is one this module
-    computes, else ``"honest"``); ``top`` keeps only the best ``top`` of them (the
-    optimism estimate is only fair when all the trials that competed are included).
+    paired, by ``metric``: the scan's own metric when it is one this module resamples
+    (``val_f1`` -> ``"f1"``...), else MCC (R² for regression), which is what ``honest``
+    is built on. The chosen trial is the scan's best; a scan by ``"honest"`` redoes its
+    penalised choice in the optimism estimate. ``top`` keeps only the best ``top`` trials
+    (the optimism is only fair when every trial that competed is included).
 
     Example (``objective`` returning ``honest.score(..., keep=scan_folder, trial=trial)``)::
 
@@ -682,10 +700,11 @@ def luck(scan: Any, *, top: int | None = None, metric: str | None = None,
             raise ValueError(f"trial {tid} kept predictions of other validation rows than "
                              f"trial {order[0]}: selection luck compares trials on the same "
                              "rows; keep one validation split for the whole scan")
+    own = str(getattr(scan, "metric", "")).removeprefix("val_")
     if metric is None:
-        own = getattr(scan, "metric", "honest")
-        metric = own.removeprefix("val_") if own.removeprefix("val_") in \
-            _METRICS[first["kind"]] else "honest"
+        metric = own if own in _METRICS[first["kind"]] else None
+    penalties = ({tid: rec["penalty"] for tid, rec in kept.items()} if own == "honest"
+                 else None)
     return compare(first["y"], {tid: rec["p"] for tid, rec in kept.items()}, metric=metric,
-                   penalties={tid: rec["penalty"] for tid, rec in kept.items()},
-                   task=first["kind"], n_boot=n_boot, alpha=alpha)
+                   best=order[0], penalties=penalties, task=first["kind"], n_boot=n_boot,
+                   alpha=alpha)

@@ -147,8 +147,7 @@ def test_bad_input_names_the_argument(y_rare):
 # -- selection luck -----------------------------------------------------------------------
 def test_equal_models_are_indistinguishable_and_share_the_win(y_rare):
     good = predicting(30, 20)
-    luck = honest.compare(y_rare, {"a": good, "b": good.copy(), "c": predicting(10, 40)},
-                          metric="mcc")
+    luck = honest.compare(y_rare, {"a": good, "b": good.copy(), "c": predicting(10, 40)})
     assert sum(luck.p_best.values()) == pytest.approx(1.0)
     assert luck.p_best["a"] == pytest.approx(0.5) and luck.p_best["b"] == pytest.approx(0.5)
     assert luck.p_best["c"] == 0.0
@@ -158,13 +157,27 @@ def test_equal_models_are_indistinguishable_and_share_the_win(y_rare):
 
 def test_a_clear_winner_is_distinguishable(y_rare):
     luck = honest.compare(y_rare, {0: predicting(36, 10), 1: predicting(20, 40),
-                                   2: predicting(0, 0)}, metric="honest")
+                                   2: predicting(0, 0)})
     assert luck.best == 0 and luck.indistinguishable == []
     assert luck.p_best[0] > 0.99 and sum(luck.p_best.values()) == pytest.approx(1.0)
-    assert luck.score[2] == honest.WORST
+    assert luck.score[2] == 0.0  # the MCC of a constant prediction
     assert "clearly ahead" in luck.sentence
     lo, hi = luck.interval[0]
     assert lo < luck.score[0] < hi
+
+
+def test_near_twins_are_indistinguishable_whatever_their_penalties(y_rare):
+    """Two models that differ on two rows: the honest penalty (here a slightly larger
+    train gap for one) may order them, but chance cannot tell them apart."""
+    chosen, twin = predicting(30, 20), predicting(30, 20)
+    twin[N - POSITIVES + 29] = 0  # one positive fewer found
+    twin[25] = 1                  # one more false alarm
+    luck = honest.compare(y_rare, {"chosen": chosen, "twin": twin, "weak": predicting(8, 30)},
+                          best="chosen", penalties={"chosen": 0.060, "twin": 0.064,
+                                                    "weak": 0.05})
+    assert luck.best == "chosen" and luck.indistinguishable == ["twin"]
+    assert luck.p_best["chosen"] > luck.p_best["twin"] > 0.0
+    assert luck.p_best["weak"] == 0.0
 
 
 def test_resamples_are_paired_and_match_sklearn(y_rare):
@@ -239,13 +252,14 @@ def test_scan_with_metric_honest_keeps_predictions_and_measures_luck(store):
     assert sum(luck.p_best.values()) == pytest.approx(1.0)
     assert luck.optimism >= 0
     assert luck.sentence.startswith("best")
-    assert list(luck.table.columns) == ["honest", "lower", "upper", "p_best", "indistinguishable"]
+    assert list(luck.table.columns) == ["mcc", "lower", "upper", "p_best", "indistinguishable"]
+    assert luck.table.index[0] == scan.best.id
     # a second object (the folder, reopened read-only) says the same, and changes nothing
     before = sorted((folder / "predictions").iterdir())
     again = honest.luck(folder, top=3)
     assert again.best == luck.best and again.n_trials == 3
     assert sorted((folder / "predictions").iterdir()) == before
-    assert honest.luck(scan, metric="f1").reported == "f1"
+    assert honest.luck(scan, metric="f1").metric == "f1"
 
 
 def test_luck_refuses_predictions_of_different_rows(store):
