@@ -71,7 +71,7 @@ import functools
 import math
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,35 +95,62 @@ _METRICS = {"classification": ("mcc", "f1", "accuracy"), "regression": ("r2",)}
 # resampling
 
 
-def _weights(n: int, n_boot: int, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
-    """(n_boot, n) row counts of ``n_boot`` bootstrap resamples of ``n`` rows (read-only).
+#: Resample weights are built in blocks of at most this many cells (16 MB of float32),
+#: and kept for reuse (the same validation rows every trial) when they fit in one block.
+_BLOCK_CELLS = 1 << 22
 
-    Counts instead of index lists: every statistic below is then a matrix product with
-    per-row indicators, one BLAS call for all resamples and all trials together.
-    ``strata`` (class codes of the rows) resamples each class within itself, keeping the
-    class counts: with 2% positives a plain bootstrap leaves some resamples without a
-    single positive, where every score is 0/0 and the spread measures the resampling,
-    not the model.
+
+def _resampled(x: np.ndarray, n_boot: int, seed: int,
+               strata: np.ndarray | None = None) -> np.ndarray:
+    """``(n_boot, cols)`` sums of the per-row columns ``x`` over ``n_boot`` bootstrap
+    resamples of its rows: one matrix product per block of resamples.
+
+    Row counts instead of index lists: every statistic here is a function of such sums
+    (confusion-matrix counts, sums of squares), so all resamples of all trials cost one
+    BLAS call. ``strata`` (class codes of the rows) resamples each class within itself,
+    keeping the class counts: with 2% positives a plain bootstrap leaves some resamples
+    without a single positive, where every score is 0/0 and the spread measures the
+    resampling, not the model. The same ``(rows, n_boot, seed, strata)`` always give the
+    same resamples, so every trial is judged on the same rows.
     """
+    x = np.asarray(x, dtype=np.float32)
+    return np.vstack([w @ x for w in _weight_blocks(len(x), n_boot, seed, strata)])
+
+
+def _weight_blocks(n: int, n_boot: int, seed: int,
+                   strata: np.ndarray | None = None) -> list[np.ndarray]:
     codes = None if strata is None else np.asarray(strata, dtype=np.int64).tobytes()
-    return _cached_weights(n, n_boot, seed, codes)
+    per_block = max(1, _BLOCK_CELLS // max(n, 1))
+    starts = range(0, n_boot, per_block)
+    if len(starts) == 1:
+        return [_cached_block(n, n_boot, seed, 0, codes)]
+    return [_block(n, min(per_block, n_boot - i), seed, k, codes) for k, i in enumerate(starts)]
+
+
+def _weights(n: int, n_boot: int, seed: int, strata: np.ndarray | None = None) -> np.ndarray:
+    """The ``(n_boot, n)`` row counts of the resamples, in one array (for inspection)."""
+    return np.vstack(_weight_blocks(n, n_boot, seed, strata))
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_weights(n: int, n_boot: int, seed: int, codes: bytes | None) -> np.ndarray:
-    rng = np.random.default_rng(seed)
+def _cached_block(n: int, rows: int, seed: int, index: int, codes: bytes | None) -> np.ndarray:
+    w = _block(n, rows, seed, index, codes)
+    w.flags.writeable = False
+    return w
+
+
+def _block(n: int, rows: int, seed: int, index: int, codes: bytes | None) -> np.ndarray:
+    rng = np.random.default_rng([seed, index])
     if codes is None:
         groups = [np.arange(n)]
     else:
         strata = np.frombuffer(codes, dtype=np.int64)
         groups = [np.flatnonzero(strata == c) for c in np.unique(strata)]
-    offsets = np.arange(n_boot)[:, None] * n
-    flat = [(members[rng.integers(0, len(members), size=(n_boot, len(members)))] + offsets)
+    offsets = np.arange(rows)[:, None] * n
+    flat = [(members[rng.integers(0, len(members), size=(rows, len(members)))] + offsets)
             .ravel() for members in groups]
-    counts = np.bincount(np.concatenate(flat), minlength=n_boot * n)
-    w = counts.reshape(n_boot, n).astype(np.float32)
-    w.flags.writeable = False
-    return w
+    counts = np.bincount(np.concatenate(flat), minlength=rows * n)
+    return counts.reshape(rows, n).astype(np.float32)
 
 
 def _mcc_from_counts(tp: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
@@ -316,11 +343,11 @@ def _score_classification(y_val: Any, p_val: Any, y_train: Any, p_train: Any,
     mcc = float(matthews_corrcoef(y, p))
     yc, (pc,), classes = _encode(y, [p])
     k, n = len(classes), len(y)
-    w = _weights(n, n_boot, SEED, yc)
     eye = np.eye(k, dtype=np.float32)
     truth_1h, pred_1h = eye[yc], eye[pc]
     # per resample: true positives, truth and prediction counts of every class
-    counts = w @ np.hstack([truth_1h * (yc == pc)[:, None], truth_1h, pred_1h])
+    counts = _resampled(np.hstack([truth_1h * (yc == pc)[:, None], truth_1h, pred_1h]),
+                        n_boot, SEED, yc)
     boot = _mcc_from_counts(counts[:, :k].astype(float), counts[:, k:2 * k].astype(float),
                             counts[:, 2 * k:].astype(float))
     sd = float(boot.std(ddof=1))
@@ -356,7 +383,7 @@ def _score_regression(y_val: Any, p_val: Any, y_train: Any, p_train: Any, z: flo
         raise ValueError("y_val is constant: R² is undefined. Use a validation set whose "
                          "targets vary")
     r2 = float(r2_score(y, p))
-    boot = _r2_boot(y, p, _weights(len(y), n_boot, SEED))
+    boot = _r2_boot(y, p, lambda x: _resampled(x, n_boot, SEED))
     sd = float(boot.std(ddof=1))
     lower, upper = (float(v) for v in np.quantile(boot, [0.025, 0.975]))
     gap = train = None
@@ -377,13 +404,14 @@ def _score_regression(y_val: Any, p_val: Any, y_train: Any, p_train: Any, z: flo
     return out, {"y": y, "p": p}
 
 
-def _r2_boot(y: np.ndarray, preds: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """R² of each resample (rows of ``w``) for one prediction (1-D) or several (2-D,
-    one per column); centred first, for float precision."""
+def _r2_boot(y: np.ndarray, preds: np.ndarray,
+             resample: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """R² of each resample (``resample(x)`` sums the rows of ``x`` per resample) for one
+    prediction (1-D) or several (2-D, one per column); centred first, for precision."""
     y0 = y - y.mean()
     p0 = np.asarray(preds, dtype=float) - y.mean()
     p0 = p0[:, None] if p0.ndim == 1 else p0
-    sums = w.astype(float) @ np.column_stack([y0, y0 * y0, (y0[:, None] - p0) ** 2])
+    sums = resample(np.column_stack([y0, y0 * y0, (y0[:, None] - p0) ** 2])).astype(float)
     out = _r2_from_sums(float(len(y)), sums[:, :1], sums[:, 1:2], sums[:, 2:])
     return out[:, 0] if np.ndim(preds) == 1 else out
 
@@ -568,25 +596,24 @@ def compare(y_val: Any, predictions: Mapping[Any, Any], *, metric: str | None = 
         preds = np.column_stack([_regression_values(predictions[k], f"predictions[{k!r}]")
                                  for k in keys])
         _check_lengths(y, preds, ("y_val", "predictions"))
-        boot = _r2_boot(y, preds, _weights(len(y), n_boot, seed))
-        point = _r2_boot(y, preds, np.ones((1, len(y)), dtype=np.float32))[0]
+        boot = _r2_boot(y, preds, lambda x: _resampled(x, n_boot, seed))
+        point = _r2_boot(y, preds, lambda x: x.sum(axis=0, keepdims=True))[0]
     else:
         y = _labels(y_val, "y_val", threshold)
         labs = [_labels(predictions[k], f"predictions[{k!r}]", threshold) for k in keys]
         for k, lab in zip(keys, labs, strict=True):
             _check_lengths(y, lab, ("y_val", f"predictions[{k!r}]"))
         yc, pcs, classes = _encode(y, labs)
-        k_cls, n = len(classes), len(y)
+        k_cls = len(classes)
         pos = _pos_index(classes, yc, pos_label) if metric == "f1" else None
-        w = _weights(n, n_boot, seed, yc)
         eye = np.eye(k_cls, dtype=np.float32)
         truth_1h = eye[yc]
         feats = [truth_1h]
         for pc in pcs:
             feats += [truth_1h * (yc == pc)[:, None], eye[pc]]
         x = np.hstack(feats)
-        ones = np.ones((1, n), dtype=np.float32)
-        boot, point = (_per_trial(c, k_cls, len(keys), metric, pos) for c in (w @ x, ones @ x))
+        boot, point = (_per_trial(c, k_cls, len(keys), metric, pos)
+                       for c in (_resampled(x, n_boot, seed, yc), x.sum(axis=0, keepdims=True)))
         point = point[0]
 
     best_i = keys.index(best) if best is not None else int(np.argmax(point - pen))

@@ -131,6 +131,18 @@ def test_bootstrap_costs_milliseconds():
     assert sorted(times)[3] < 0.1  # ~5 ms unloaded; generous for a shared machine
 
 
+def test_large_validation_sets_are_resampled_in_bounded_blocks():
+    rng = np.random.default_rng(4)
+    n = 60_000
+    y = (rng.random(n) < 0.02).astype(int)
+    p = np.where(rng.random(n) < 0.97, y, 1 - y)
+    blocks = honest._weight_blocks(n, 200, honest.SEED, y)
+    assert len(blocks) > 1 and all(b.size <= honest._BLOCK_CELLS for b in blocks)
+    s = honest.score(y, p)
+    assert s == honest.score(y, p)  # same resamples, block by block
+    assert s["honest_lower"] < s["honest_mcc"] < s["honest_upper"]
+
+
 def test_bad_input_names_the_argument(y_rare):
     with pytest.raises(ValueError, match="single class"):
         honest.score(np.zeros(50, int), np.zeros(50, int))
