@@ -38,9 +38,12 @@ import hpo_widgets as hw  # noqa: E402
 from hpo_widgets import honest  # noqa: E402
 
 METRICS = ("val_accuracy", "val_f1", "honest")
+# ablations of the honest score (--ablations): plain MCC, and honest without its gap term
+ABLATIONS = ("val_mcc", "honest_nogap")
 # what each search's validation score is, and the metric its luck is measured in
 REPORTED = {"val_accuracy": ("val_accuracy", "accuracy"), "val_f1": ("val_f1", "f1"),
-            "honest": ("honest_mcc", "mcc")}
+            "honest": ("honest_mcc", "mcc"), "val_mcc": ("honest_mcc", "mcc"),
+            "honest_nogap": ("honest_mcc", "mcc")}
 
 
 def make_data(seed: int, digit: int, noise: float):
@@ -83,6 +86,8 @@ def search(metric: str, seed: int, data, trials: int, store: Path):
         out = honest.score(y_val, p_val, y_train=y_tr, p_train=p_tr, keep=folder, trial=trial)
         out["val_accuracy"] = accuracy_score(y_val, p_val)
         out["val_f1"] = f1_score(y_val, p_val, zero_division=0)
+        out["val_mcc"] = out["honest_mcc"]
+        out["honest_nogap"] = honest.score(y_val, p_val, gap_weight=0.0)["honest"]
         return out
 
     scan = hw.Scan(objective, SPACE, metric=metric, mode="max", strategy="bayes",
@@ -109,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="SD of Gaussian noise added to pixels scaled to [0, 1]")
     ap.add_argument("--keep", type=Path, default=None,
                     help="keep the scans (and their kept predictions) in this folder")
+    ap.add_argument("--ablations", action="store_true",
+                    help="also search by plain MCC and by honest without its gap term")
     args = ap.parse_args(argv)
+    searches = METRICS + ABLATIONS if args.ablations else METRICS
     logging.getLogger("hpo_widgets").setLevel(logging.ERROR)
 
     rows = []
@@ -119,12 +127,12 @@ def main(argv: list[str] | None = None) -> int:
             tmp = args.keep
         for seed in range(args.seeds):
             data = make_data(seed, args.digit, args.noise)
-            for metric in METRICS:
+            for metric in searches:
                 scan = search(metric, seed, data, args.trials, Path(tmp))
                 best = scan.best
                 column, luck_metric = REPORTED[metric]
                 test = score_on_test(best.params, data)
-                luck = honest.luck(scan, metric=luck_metric if metric != "honest" else None)
+                luck = honest.luck(scan, metric=luck_metric)
                 rows.append({
                     "seed": seed, "search": metric, "trial": best.id,
                     "val": best.metrics[column], "test_mcc": test["mcc"], "test_f1": test["f1"],
@@ -136,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"digits + pixel noise {args.noise}, positive class {args.digit} (~10%), "
           f"{args.seeds} seeds x {args.trials} "
-          f"trials x {len(METRICS)} searches (SVC, bayes); wall {wall:.0f} s\n")
+          f"trials x {len(searches)} searches (SVC, bayes); wall {wall:.0f} s\n")
     print(f"{'seed':>4} {'search':<13} {'val':>6} {'test MCC':>8} {'test F1':>8} "
           f"{'optimism measured':>17} {'predicted':>9}  luck of the choice")
     for r in rows:
@@ -146,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nmean over seeds")
     print(f"{'search':<13} {'test MCC':>8} {'test F1':>8} {'optimism measured':>17} "
           f"{'predicted':>9} {'|pred - meas|':>13}")
-    by = {m: [r for r in rows if r["search"] == m] for m in METRICS}
+    by = {m: [r for r in rows if r["search"] == m] for m in searches}
     for m, rs in by.items():
         meas = np.array([r["measured"] for r in rs])
         pred = np.array([r["predicted"] for r in rs])
@@ -158,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     for seed in range(args.seeds):
         h = next(r for r in rows if r["seed"] == seed and r["search"] == "honest")
         verdicts = []
-        for m in METRICS[:-1]:
+        for m in (x for x in searches if x != "honest"):
             o = next(r for r in rows if r["seed"] == seed and r["search"] == m)
             ok = h["test_mcc"] >= o["test_mcc"] - 1e-12 and h["test_f1"] >= o["test_f1"] - 1e-12
             verdicts.append(f"vs {m}: {'yes' if ok else 'NO'} "
