@@ -287,3 +287,10 @@ def test_luck_refuses_predictions_of_different_rows(store):
     assert (scan.results.status == "finished").all()
     with pytest.raises(ValueError, match="same rows"):
         honest.luck(scan)
+
+
+def test_docstring_examples_run(tmp_path, monkeypatch):
+    import doctest
+
+    monkeypatch.chdir(tmp_path)
+    assert doctest.testmod(honest, optionflags=doctest.ELLIPSIS).failed == 0
