@@ -79,7 +79,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Luck", "compare", "keep", "luck", "score"]
+__all__ = ["Luck", "compare", "interval", "keep", "luck", "score"]
 
 #: The lowest honest score: a model with no skill, or one that cannot be told from it.
 WORST = 0.0
@@ -321,6 +321,28 @@ def score(y_val: Any, p_val: Any, *, y_train: Any = None, p_train: Any = None,
         _write(keep, trial, kind=kind, penalty=penalty, degenerate=out["honest_degenerate"],
                **stored)
     return out
+
+
+def interval(metrics: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The 95% interval of a trial's honest score, for error bars: its base score's
+    bootstrap interval moved by the same penalty, within [0, 1]; None when ``metrics``
+    (a trial's ``metrics`` or a row of ``results``) holds no honest score.
+
+    Example:
+        >>> interval({"honest": 0.5, "honest_mcc": 0.6, "honest_lower": 0.45,
+        ...           "honest_upper": 0.72})
+        (0.35, 0.62)
+    """
+    try:
+        value = float(metrics["honest"])
+        base = float(metrics["honest_mcc"] if "honest_mcc" in metrics else metrics["honest_r2"])
+        lower, upper = float(metrics["honest_lower"]), float(metrics["honest_upper"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in (value, base, lower, upper)):
+        return None
+    shift = base - value
+    return (round(max(WORST, lower - shift), 12), round(min(1.0, upper - shift), 12))
 
 
 def _combine(base: float, sd: float, gap: float | None, z: float, gap_weight: float,

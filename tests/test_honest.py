@@ -294,3 +294,12 @@ def test_docstring_examples_run(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     assert doctest.testmod(honest, optionflags=doctest.ELLIPSIS).failed == 0
+
+
+def test_interval_for_error_bars_follows_the_score(y_rare):
+    s = honest.score(y_rare, predicting(30, 20), y_train=y_rare, p_train=predicting(38, 5))
+    lo, hi = honest.interval(s)
+    assert lo < s["honest"] < hi
+    assert hi - lo == pytest.approx(s["honest_upper"] - s["honest_lower"])
+    assert honest.interval(honest.score(y_rare, np.zeros(N)))[0] == honest.WORST
+    assert honest.interval({"val_f1": 0.3}) is None  # a trial scored otherwise: no bar
