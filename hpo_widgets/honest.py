@@ -466,8 +466,8 @@ def keep(folder: Any, trial: Any, y_val: Any, p_val: Any, *, threshold: float = 
     with ``keep=``); returns the file written, ``<folder>/predictions/<id>.npz``.
 
     Use it when the objective scans by another metric but the luck of its choice should
-    still be measured. ``penalty`` is subtracted from the trial's resampled score when
-    luck ranks by ``"honest"``.
+    still be measured. ``penalty`` (the trial's base score minus its honest score) lets
+    :func:`luck` redo a choice made by ``"honest"`` in its optimism estimate.
     """
     kind = _task(y_val, task)
     if kind == "regression":
