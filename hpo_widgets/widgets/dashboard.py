@@ -210,32 +210,45 @@ class _ParamRow:
 
     def _changed(self, change: Any) -> None:
         if not self._echo:   # the writer moving the controls is not an edit
-            self._on_change(self)
+            self._on_change(self, change)
 
     # slider position <-> Param
-    def param(self, best_value: Any) -> Param:
-        """The parameter the controls describe now."""
+    def param(self, best_value: Any, change: Any = None, current: Param | None = None) -> Param:
+        """The parameter after the user's edit ``change`` of one control.
+
+        The edit is taken from the change itself and applied to ``current`` (the scan's
+        parameter now), not read back from the other controls: the writer may be moving
+        those at this very moment to show an older space. Without a change, the controls
+        as they stand.
+        """
         b = self.base
         if isinstance(b, Fixed):
             return b
-        if self.fix.value:
+        owner = None if change is None else change["owner"]
+        fixing = change["new"] if owner is self.fix else self.fix.value
+        if fixing:
             if self.fixed_value is None:
                 self.fixed_value = best_value if best_value is not None else b.decode(0.5)
             return Fixed(self.fixed_value)
         self.fixed_value = None
         if isinstance(b, Choice):
-            keep = [v for v, t in zip(b.values, self._toggles, strict=True) if t.value]
+            if owner in self._toggles and current is not None:
+                on = {i for i, v in enumerate(b.values) if current.contains(v)}
+                i = self._toggles.index(owner)
+                (on.add if change["new"] else on.discard)(i)
+                keep = [b.values[i] for i in sorted(on)]
+            else:
+                keep = [v for v, t in zip(b.values, self._toggles, strict=True) if t.value]
             if not keep:
                 raise ValueError(f"{self.name}: keep at least one value")
             return b if len(keep) == len(b.values) else (
                 b.narrow(keep) if len(keep) > 1 else Fixed(keep[0]))
         c = self.control
-        if isinstance(c, W.SelectionRangeSlider):
-            lo, hi = c.value
-        elif isinstance(b, Float | Int) and b.log:
-            lo, hi = 10 ** c.value[0], 10 ** c.value[1]
+        value = change["new"] if owner is c else c.value
+        if isinstance(b, Float | Int) and b.log and not isinstance(c, W.SelectionRangeSlider):
+            lo, hi = 10 ** value[0], 10 ** value[1]
         else:
-            lo, hi = c.value
+            lo, hi = value
         assert isinstance(b, Float | Int)
         lo, hi = max(lo, b.low), min(hi, b.high)
         if isinstance(b, Int):
@@ -353,16 +366,19 @@ class SpaceEditor(W.VBox):
         best = self.scan.best
         return None if best is None else best.params.get(name)
 
-    def _edited(self, row: _ParamRow) -> None:
-        # Only the edited row is read: the others may be mid-redraw and say nothing new.
+    def _edited(self, row: _ParamRow, change: Any = None) -> None:
+        # Only the edit itself is read, applied to the scan's space: the controls may be
+        # mid-redraw and show an older space.
         with self._lock:
+            space = self.scan.space
             try:
-                param = row.param(self._best_value(row.name))
+                param = row.param(self._best_value(row.name), change,
+                                  space.get(row.name))
             except ValueError as e:
                 self._say(f"<span style='color:#dc2626'>{html.escape(str(e))}</span>")
                 self._dirty("space")   # put the controls back to what the scan has
                 return
-            self._set(self.scan.space.narrow(**{row.name: param}))
+            self._set(space.narrow(**{row.name: param}))
 
     def _set(self, space: Space) -> None:
         try:
