@@ -91,6 +91,10 @@ class LabServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def notebook7_url(self, path: str) -> str:
+        """Notebook 7's page for a notebook (the ``notebook`` package, same server)."""
+        return f"{self.url}/notebooks/{path}?token={self.token}"
+
     def lab_url(self, path: str = "") -> str:
         # the token in the query string makes the server set an auth cookie;
         # `reset` starts from an empty workspace
@@ -191,6 +195,8 @@ def start_lab(base: Path, ready_timeout: float = 120) -> LabServer:
         "--LanguageServerManager.autodetect=False",
         "--LabApp.news_url=None",
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp for the helpers below
+        # the same in Notebook 7 (/notebooks/...), served by this server when installed
+        "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
     log_path = base / "jupyter-lab.log"
     t0 = time.time()
