@@ -48,18 +48,27 @@ function pressTab(id) {
   document.dispatchEvent(new PointerEvent('pointerup', { ...at, buttons: 0 }));
   return true;
 }
+function report(model, node) {
+  const now = visible(node);
+  if (model.get('shown') !== now) { model.set('shown', now); model.save_changes(); }
+  return now;
+}
+function watch(model, node) {   // shown follows the panel, however it is opened or hidden
+  if (node.__hpoWatched) return;
+  node.__hpoWatched = true;
+  new ResizeObserver(() => report(model, node)).observe(node);
+}
 function reveal(model, el, tries = 30) {
   const node = panelOf(el);
   if (!node) {   // not attached to the page yet
     if (tries > 0) setTimeout(() => reveal(model, el, tries - 1), 100);
     return;
   }
-  if (visible(node)) { model.set('shown', true); model.save_changes(); return; }
+  watch(model, node);
+  if (report(model, node)) return;
   const tabbed = pressTab(node.id);
   setTimeout(() => {
-    const now = visible(node);
-    model.set('shown', now); model.save_changes();
-    if (!now) model.send({ kind: 'hidden', id: node.id, tabbed });
+    if (!report(model, node)) model.send({ kind: 'hidden', id: node.id, tabbed });
   }, 150);
 }
 export default {
@@ -154,7 +163,14 @@ def dock(scan: Any, *, title: str | None = None) -> None:
     entry = _panels.get(key)
     if entry is None or getattr(entry[0], "comm", None) is None:
         reveal = _reveal_widget(app, label)
-        panel = Panel([reveal, dash])
+        panel = Panel([reveal])
+        # The dashboard goes in once the panel shows: charts drawn into a hidden panel
+        # get negative sizes (bqplot measures its figure when it first draws).
+        def shown(change: Any, panel: Any = panel, dash: Any = dash) -> None:
+            if change["new"] and dash not in panel.children:
+                panel.children = (*panel.children, dash)
+
+        reveal.observe(shown, "shown")
         panel.title.label = label
         panel.title.closable = True
         panel.add_class("hpo-side-panel")

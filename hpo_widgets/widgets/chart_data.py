@@ -422,6 +422,19 @@ def integer_ticks(lo: float, hi: float, count: int = 5) -> np.ndarray:
     return ticks if len(ticks) else np.array([float(round((lo + hi) / 2))])
 
 
+def nice_ticks(lo: float, hi: float, count: int = 5) -> np.ndarray:
+    """Round-numbered ticks inside ``[lo, hi]``, ``nice_step`` apart (what d3 would pick).
+
+    >>> nice_ticks(-0.3, 4.2).tolist(), nice_ticks(0.12, 0.61).tolist()
+    ([0.0, 1.0, 2.0, 3.0, 4.0], [0.2, 0.3, 0.4, 0.5, 0.6])
+    """
+    step = nice_step(lo, hi, count)
+    first = math.ceil(lo / step - 1e-9)
+    last = math.floor(hi / step + 1e-9)
+    ticks = np.array([float(f"{k * step:.12g}") for k in range(first, last + 1)])
+    return ticks if len(ticks) else np.array([float(f"{(lo + hi) / 2:.3g}")])
+
+
 def tick_format(lo: float, hi: float, count: int = 5) -> str:
     """One d3 format for every tick of ``[lo, hi]``: as many decimals as the step needs.
 

@@ -105,7 +105,7 @@ _STYLE = f"""<style>
 .hpo-dashboard button:disabled {{ opacity: .4 !important; filter: grayscale(1);
   box-shadow: none !important; cursor: not-allowed; }}
 .hpo-dashboard .hpo-caption {{ font-size: 11px; line-height: 14px; opacity: .85;
-  margin: -4px 0 4px 12px; }}
+  margin: -4px 0 4px 0; padding-left: 12px; box-sizing: border-box; }}
 .hpo-dashboard .hpo-chart-history text, .hpo-dashboard .hpo-chart-param text,
 .hpo-dashboard .hpo-chart-curves text {{ paint-order: stroke;
   stroke: var(--jp-layout-color0, #fff); stroke-width: 3px; stroke-linejoin: round; }}
@@ -129,7 +129,7 @@ _STYLE = f"""<style>
   .hpo-dashboard .hpo-param .hpo-range {{ width: auto !important; flex: 1 1 120px !important;
                                           min-width: 80px !important; }}
   .hpo-dashboard .hpo-param .hpo-readout {{ width: auto !important; flex: 1 1 auto !important; }}
-  .hpo-dashboard .hpo-chart-history, .hpo-dashboard .hpo-curves-box,
+  .hpo-dashboard .hpo-history-box, .hpo-dashboard .hpo-curves-box,
   .hpo-dashboard .hpo-param-box, .hpo-dashboard .hpo-table-box {{
       min-width: 0 !important; flex: 0 0 auto !important; width: 100% !important; }}
   .hpo-dashboard .hpo-header .hpo-progress {{ width: 100% !important; height: 8px !important; }}
@@ -141,6 +141,9 @@ _STYLE = f"""<style>
   .hpo-dashboard .hpo-controls .hpo-strategy, .hpo-dashboard .hpo-controls .hpo-max-trials {{
       flex: 1 1 100% !important; width: 100% !important; }}
   .hpo-dashboard .hpo-controls .widget-label {{ width: 72px !important; }}
+  .hpo-dashboard .hpo-table table {{ width: 100%; table-layout: fixed; font-size: 10px !important;
+      overflow-wrap: anywhere; }}
+  .hpo-dashboard .hpo-table th, .hpo-dashboard .hpo-table td {{ padding: 1px 2px !important; }}
   .hpo-dashboard .hpo-param-picker, .hpo-dashboard .hpo-narrow-top,
   .hpo-dashboard .hpo-trial-pick {{ width: auto !important; max-width: 100% !important; }}
 }}
@@ -681,7 +684,8 @@ class Dashboard(W.VBox):
             xaxis = bq.Axis(scale=xs, label=name, tick_format="d",
                             tick_values=cd.integer_ticks(lo, hi))
         else:
-            xaxis = bq.Axis(scale=xs, label=name, tick_format=cd.tick_format(lo, hi))
+            xaxis = bq.Axis(scale=xs, label=name, tick_format=cd.tick_format(lo, hi),
+                            tick_values=cd.nice_ticks(lo, hi))
         points = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys},
                             colors=[_POINT], default_size=14, opacities=[0.6],
                             selected_style={"opacity": 1.0, "fill": _SELECTED,
@@ -933,11 +937,12 @@ class Dashboard(W.VBox):
     def _set_axis(self, key: str, axis: Any, scale: Any, lo: float, hi: float,
                   integer: bool = False) -> None:
         """Domain, ticks and format of one axis; traits are sent only when they change."""
+        # explicit ticks: bqplot spaces ``num_ticks`` evenly over the domain (ticks at
+        # -9, 16, 40...), and its own guesses mix formats
         if integer:
-            ticks = cd.integer_ticks(lo, hi)
-            spec: tuple[Any, ...] = (lo, hi, "d", tuple(ticks))
+            spec: tuple[Any, ...] = (lo, hi, "d", tuple(cd.integer_ticks(lo, hi)))
         else:
-            spec = (lo, hi, cd.tick_format(lo, hi), None)
+            spec = (lo, hi, cd.tick_format(lo, hi), tuple(cd.nice_ticks(lo, hi)))
         if self._axes.get(key) == spec:
             return
         self._axes[key] = spec
@@ -945,8 +950,7 @@ class Dashboard(W.VBox):
             scale.min, scale.max = float(lo), float(hi)
         with axis.hold_sync():
             axis.tick_format = spec[2]
-            if integer:
-                axis.tick_values = np.asarray(spec[3], dtype=float)
+            axis.tick_values = np.asarray(spec[3], dtype=float)
 
     def _draw_history(self) -> None:
         info = cd.history_info(self.series, self.scan.minimize)
