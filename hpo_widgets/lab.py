@@ -185,6 +185,9 @@ def dock(scan: Any, *, title: str | None = None) -> None:
         # the browser pick one) so that the panel can be named to Notebook's commands
         from ipywidgets import widget_serialization
 
+        with panel.hold_sync():       # re-added after its tab was closed: the dashboard
+            panel.children = (reveal,)  # goes back in once the panel shows again
+        reveal.shown = False
         app.shell.send({"func": "add", "payload": {
             "serializedWidget": widget_serialization["to_json"](panel, None),
             "area": "right", "args": {"rank": 1000}, "id": panel_id}})

@@ -56,7 +56,6 @@ _RUNNING = "#f58518"
 _POINT = "#4c78a8"
 _SELECTED = "#d97706"
 _CHART_PARTS = frozenset({"history", "param", "curves", "table", "parcoords"})
-_AT_ONCE = frozenset({"header", "space", "note", "param_setup", "trial_view"})
 
 
 def _fmt(v: Any) -> str:
@@ -471,6 +470,7 @@ class Dashboard(W.VBox):
         self.chart_interval = chart_interval
         self._last_charts = 0.0
         self._force = False
+        self._urgent = False
         self.top_k = top_k
         self.base_space = scan.space
         names = self.base_space.tunable
@@ -842,7 +842,9 @@ class Dashboard(W.VBox):
         """The user asked for ``parts`` (a click, a pick, a sort): draw them at once."""
         with self._lock:
             self._dirty.update(parts)
-            self._force = True
+            self._urgent = True               # no coalescing wait for this redraw...
+            if _CHART_PARTS.intersection(parts) or "param_setup" in parts:
+                self._force = True            # ...and charts now only when asked for
         self._wake.set()
 
     # -- the writer ---------------------------------------------------------------------------
@@ -859,7 +861,7 @@ class Dashboard(W.VBox):
             if self._closed:
                 return
             with self._lock:
-                urgent = self._force or bool(self._dirty & _AT_ONCE)
+                urgent, self._urgent = self._urgent, False
             wait = self.min_interval - (time.monotonic() - last)
             if wait > 0 and not urgent:
                 time.sleep(wait)   # coalesce a burst of events into one redraw

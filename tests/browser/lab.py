@@ -146,8 +146,10 @@ class LabServer:
                 self.proc.wait(5)
 
 
-def start_lab(base: Path, ready_timeout: float = 120) -> LabServer:
-    """Start ``jupyter lab`` headless in ``base`` (a fresh, empty folder)."""
+def start_lab(base: Path, ready_timeout: float = 120, extra_args: tuple[str, ...] = ()
+              ) -> LabServer:
+    """Start ``jupyter lab`` headless in ``base`` (a fresh, empty folder; the server's
+    root is ``base/root``); ``extra_args`` are added to its command line."""
     root = base / "root"
     root.mkdir(parents=True, exist_ok=True)
     settings_dir = base / "lab-settings"
@@ -194,6 +196,7 @@ def start_lab(base: Path, ready_timeout: float = 120) -> LabServer:
         "--ServerApp.terminals_enabled=False",
         "--LanguageServerManager.autodetect=False",
         "--LabApp.news_url=None",
+        *extra_args,
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp for the helpers below
         # the same in Notebook 7 (/notebooks/...), served by this server when installed
         "--JupyterNotebookApp.expose_app_in_browser=True",
