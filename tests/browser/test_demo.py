@@ -45,9 +45,8 @@ def test_make_demo_opens_the_quickstart_notebook(page):
         page.goto(f"{srv.url}/?token={srv.token}")
         panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
         expect(panel).to_be_visible(timeout=60_000)
-        expect(page.locator(".jp-mod-current .lm-TabBar-tabLabel, "
-                            ".lm-TabBar-tab.jp-mod-current")).to_contain_text(
-            "quickstart.ipynb")
+        tab = page.get_by_role("tab", name="quickstart.ipynb", exact=True)
+        expect(tab).to_have_attribute("aria-selected", "true")
         expect(panel).to_contain_text("hpo_widgets quickstart")
         expect(page.locator(".jp-Launcher:visible")).to_have_count(0)
         assert "/lab/tree/notebooks/quickstart.ipynb" in page.url
