@@ -602,7 +602,8 @@ class Dashboard(W.VBox):
         self.hist_xaxis = bq.Axis(scale=hx, label="trial", tick_format="d",
                                   tick_values=np.array([0.0]))
         self.hist_yaxis = bq.Axis(scale=hy, orientation="vertical", label=s.metric,
-                                  tick_format=".1f", label_offset="46px")
+                                  tick_format=".1f", label_offset="46px",
+                                  tick_values=cd.nice_ticks(0.0, 1.0))
         self.history_fig = self._figure("hpo-chart-history",
                                         marks=[self.hist_points, self.hist_best],
                                         axes=[self.hist_xaxis, self.hist_yaxis],
@@ -634,7 +635,8 @@ class Dashboard(W.VBox):
         self.curves_xaxis = bq.Axis(scale=cx, label="step", tick_format="d",
                                     tick_values=np.array([0.0, 1.0]))
         self.curves_yaxis = bq.Axis(scale=cy, orientation="vertical", label="reported",
-                                    tick_format=".1f", label_offset="46px")
+                                    tick_format=".1f", label_offset="46px",
+                                  tick_values=cd.nice_ticks(0.0, 1.0))
         self.curves_fig = self._figure("hpo-chart-curves", marks=[self.curves],
                                        axes=[self.curves_xaxis, self.curves_yaxis],
                                        title="learning curves")
@@ -696,7 +698,8 @@ class Dashboard(W.VBox):
         brush.observe(lambda change, name=name, brush=brush:
                       self._param_brushed(change, name, brush), "brushing")
         yaxis = bq.Axis(scale=ys, orientation="vertical", label=self.scan.metric,
-                        tick_format=".1f", label_offset="46px")
+                        tick_format=".1f", label_offset="46px",
+                                  tick_values=cd.nice_ticks(0.0, 1.0))
         with self.param_fig.hold_sync():
             self.param_fig.marks = [points]
             self.param_fig.axes = [xaxis, yaxis]
@@ -1035,7 +1038,7 @@ class Dashboard(W.VBox):
                 for lab, k in zip(info["labels"], info["kinds"], strict=True))
         elif self.scan.n_done:
             caption = ("<i>no learning curves: they appear when the objective calls "
-                       "<code>trial.report(step, value)</code></i>")
+                       "<code style='font-size:inherit'>trial.report(step, value)</code></i>")
         else:
             caption = "<i>no data yet: running trials' reports appear here</i>"
         if self.curves_caption.value != caption:

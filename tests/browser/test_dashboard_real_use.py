@@ -92,9 +92,10 @@ def test_slow_trials_one_dot_per_trial_and_state_from_code(lab_page, make_notebo
     for k in (1, 2, 3):
         expect(dash.locator(".hpo-progress-text")).to_contain_text(f"{k}/", timeout=20_000)
         expect(history.locator("path.dot")).to_have_count(k, timeout=5_000)
-        xt, yt = _ticks(history)
-        assert xt and all(re.fullmatch(r"\d+", t) for t in xt), xt      # whole trials
-        assert yt and len({len(t.split(".")[-1]) if "." in t else 0 for t in yt}) == 1, yt
+        if k == 3:
+            xt, yt = _ticks(history)
+            assert xt and all(re.fullmatch(r"\d+", t) for t in xt), xt      # whole trials
+            assert yt and len({len(t.split(".")[-1]) if "." in t else 0 for t in yt}) == 1, yt
         if k == 1:
             # state set from code shows in the widgets (the box, the header)
             exec_cell(page, "scan.max_trials = 5")
