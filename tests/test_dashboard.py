@@ -394,3 +394,21 @@ def test_values_that_are_functions_show_by_name(store):
     scan.start().wait(10)
     _until(lambda: "sqrt" in dash.table.value or "log1p" in dash.table.value)
     assert "<built-in" not in dash.table.value
+
+
+def test_dock_without_a_side_panel_says_so_and_shows_inline(store, monkeypatch):
+    """Outside JupyterLab / Notebook 7: one line saying so, the dashboard inline, and
+    nothing returned (a cell ending in ``scan.dock()`` shows no second copy)."""
+    import IPython.display
+
+    from hpo_widgets import lab
+
+    for var in ("JPY_SESSION_NAME", "JUPYTERHUB_USER", "HPO_WIDGETS_FORCE_LAB"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(lab, "_app", None)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    scan = hw.Scan(objective, SPACE, max_trials=3, store=store)
+    assert scan.dock() is None
+    assert len(shown) == 2 and "No side panel here" in shown[0].value
+    assert shown[1] is scan.dashboard()
