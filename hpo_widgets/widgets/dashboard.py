@@ -137,6 +137,7 @@ _STYLE = f"""<style>
   .hpo-dashboard .mainheading {{ font-size: 11px !important; }}
   .hpo-dashboard .hpo-controls button {{ flex: 1 1 0 !important; min-width: 0 !important;
       width: auto !important; padding: 0 4px !important; }}
+  .hpo-dashboard .hpo-controls button i {{ display: none; }}  /* room for "Continue" */
   .hpo-dashboard .hpo-controls .hpo-strategy, .hpo-dashboard .hpo-controls .hpo-max-trials {{
       flex: 1 1 100% !important; width: 100% !important; }}
   .hpo-dashboard .hpo-controls .widget-label {{ width: 72px !important; }}

@@ -277,9 +277,20 @@ def kernel_status(page) -> str | None:
     return page.evaluate(KERNEL_STATUS_JS)
 
 
+def start_all_cells(page) -> None:
+    """Start running every cell and return at once (the command's promise is not awaited:
+    it settles only when the last cell has run)."""
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
 def run_all_cells(page, timeout: float = 120_000) -> None:
     """Run every cell through the command API; returns when each has a prompt number."""
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    wait_all_cells_ran(page, timeout)
+
+
+def wait_all_cells_ran(page, timeout: float = 120_000) -> None:
+    """Wait until every cell of the notebook has a prompt number."""
     page.wait_for_function(
         """() => { const ps = [...document.querySelectorAll(
                 '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
