@@ -461,7 +461,8 @@ class Dashboard(W.VBox):
     >>> scan.start(); scan.dashboard()              # doctest: +SKIP
 
     Widget state is written by one thread only, the dashboard's refresher (see the
-    module docstring); callbacks mark parts dirty with :meth:`_mark` / :meth:`_now`.
+    module docstring); the listener and the handlers mark parts dirty (:meth:`_on_event`,
+    :meth:`_now`) and wake it.
     """
 
     def __init__(self, scan: Scan, max_fps: float = 4.0, chart_interval: float = 1.0,
@@ -813,10 +814,6 @@ class Dashboard(W.VBox):
                       for n in self.series.names]
             self.series.append(t.id, float(t.value), coords)
             self._pending.append((t.id, coords, float(t.value)))
-
-    def _mark(self, *parts: str) -> None:
-        with self._lock:
-            self._dirty.update(parts)
 
     def _on_event(self, event: ScanEvent) -> None:
         t0 = time.thread_time()
