@@ -149,3 +149,41 @@ def test_top_rows_carry_evaluation_columns_when_present():
     row = cd.top_rows([t, _finished(1, 0.5, x=2)], "value", minimize=False)[0]
     assert row["optimism"] == 0.2 and row["test"] == 0.7 and "cv_std" not in row
     assert row["flags"] == "constant_prediction"
+
+
+# -- axes (issue 11): never a degenerate domain, integer ticks, one format per axis --------
+
+def test_value_domain_is_never_degenerate_and_pads():
+    assert cd.value_domain(np.array([3.0])) == pytest.approx((2.85, 3.15))
+    assert cd.value_domain(np.array([0.0])) == (-0.5, 0.5)
+    lo, hi = cd.value_domain(np.array([1.0, 2.0, np.nan]))
+    assert lo < 1.0 and hi > 2.0                  # no point on the frame's edge
+    assert cd.value_domain(np.array([])) == (0.0, 1.0)
+
+
+def test_integer_ticks_are_whole_and_inside():
+    for lo, hi in [(-0.5, 0.5), (-0.5, 3.5), (-0.5, 99.5), (4999.5, 100000.5)]:
+        t = cd.integer_ticks(lo, hi)
+        assert len(t) >= 1 and np.all(t == np.round(t)) and t.min() >= lo and t.max() <= hi
+        assert len(t) <= 11
+
+
+def test_nice_ticks_and_one_format():
+    t = cd.nice_ticks(0.84, 1.31)
+    assert t.tolist() == [0.9, 1.0, 1.1, 1.2, 1.3]
+    fmt = cd.tick_format(0.84, 1.31)
+    assert fmt == ".1f"
+    labels = {f"{v:{fmt[:-1] + 'f'}}" for v in t}
+    assert {len(s.split(".")[1]) for s in labels} == {1}    # "1.30" beside "0.900" never
+    assert cd.tick_format(0, 500) == ".0f"
+    assert cd.tick_format(1e-7, 3e-7) == ".2~e"
+    for lo, hi in [(0, 1), (-3, 7), (1e-4, 2e-4), (10, 10000)]:
+        t = cd.nice_ticks(lo, hi)
+        assert 2 <= len(t) <= 11 and t.min() >= lo - 1e-12 and t.max() <= hi + 1e-12
+
+
+def test_format_value_names_classes_and_functions():
+    import math
+
+    assert cd.format_value(math.sqrt) == "sqrt" and cd.format_value(dict) == "dict"
+    assert cd.format_value(0.123456) == "0.1235"

@@ -67,11 +67,14 @@ def test_buttons_call_the_scan(store):
     dash.start_btn.click()
     assert scan.status == "running"
     dash.pause_btn.click()
-    assert scan.status == "paused" and dash.pause_btn.description == "Resume"
+    assert scan.status == "paused"
+    _until(lambda: dash.pause_btn.description == "Resume")
     dash.pause_btn.click()
-    assert scan.status == "running" and dash.pause_btn.description == "Pause"
+    assert scan.status == "running"
+    _until(lambda: dash.pause_btn.description == "Pause")
     dash.strategy.value = "grid"   # not possible: x is continuous -> said, scan goes on
-    assert "continuous" in dash.message.value and scan.strategy.name == "random"
+    assert scan.strategy.name == "random"
+    _until(lambda: "discrete parameters" in dash.message.value)
     _until(lambda: dash.strategy.value == "random")
     dash.max_trials.value = 5
     assert scan.max_trials == 5
@@ -87,7 +90,7 @@ def test_sliders_and_toggles_narrow_the_space(store):
     ed.rows["lr"].control.value = (-3.0, -2.0)        # log slider moves in log10 units
     assert scan.space["lr"].low == pytest.approx(1e-3)
     assert scan.space["lr"].high == pytest.approx(1e-2)
-    assert "0.001 – 0.01" in ed.rows["lr"].readout.value
+    _until(lambda: "0.001 – 0.01" in ed.rows["lr"].readout.value)
     ed.rows["act"]._toggles[2].value = False
     assert scan.space["act"].values == ["relu", "elu"]
     ed.rows["u"].control.value = (2, 4)
@@ -96,13 +99,17 @@ def test_sliders_and_toggles_narrow_the_space(store):
     assert scan.space["k"].grid() == pytest.approx([0.25, 0.5, 0.75])
     ed.rows["x"].fix.value = True
     assert isinstance(scan.space["x"], hw.Fixed)
-    assert ed.rows["x"].control.disabled
+    _until(lambda: ed.rows["x"].control.disabled)
     ed.rows["x"].fix.value = False
     assert scan.space["x"] == hw.Float(0.0, 1.0)
+    _until(lambda: not ed.rows["x"].control.disabled)
     # the last value of a choice cannot be removed: the note says why, the space stays valid
     ed.rows["act"]._toggles[0].value = False
+    _until(lambda: scan.space["act"] == hw.Fixed("elu"))
     ed.rows["act"]._toggles[1].value = False
-    assert isinstance(scan.space["act"], hw.Fixed) or "at least one" in ed.note.value
+    _until(lambda: "at least one" in ed.note.value)
+    assert scan.space["act"] == hw.Fixed("elu")
+    _until(lambda: ed.rows["act"]._toggles[1].value)   # the toggle is put back
     ed.reset.click()
     assert scan.space == hw.Space.from_dict(SPACE)
 
@@ -120,11 +127,13 @@ def test_brushing_the_param_chart_narrows_that_parameter(store):
     scan = hw.Scan(objective, SPACE, max_trials=20, store=store)
     dash = scan.dashboard()
     dash.param_picker.value = "x"
+    _until(lambda: dash._param_name == "x")     # the writer swaps the chart in
     dash.param_brush.brushing = True
     dash.param_brush.selected = np.array([0.2, 0.4])
     dash.param_brush.brushing = False
     assert scan.space["x"].low == pytest.approx(0.2) and scan.space["x"].high == pytest.approx(0.4)
     dash.param_picker.value = "act"                     # choices brush by index
+    _until(lambda: dash._param_name == "act")
     dash.param_brush.brushing = True
     dash.param_brush.selected = np.array([0.6, 2.2])
     dash.param_brush.brushing = False
@@ -186,3 +195,220 @@ def test_the_table_shows_evaluation_columns_when_trials_gain_them(store):
     scan._emit(hw.scan.ScanEvent("status", scan))
     _until(lambda: "optimism" in dash.table.value)
     assert "cv_mean" in dash.table.value
+
+
+# -- issue 11: one writer, state set from code, stale messages, brushes ---------------------
+
+def _widgets(root):
+    """Every widget reachable from the dashboard (children, figures, marks, axes, scales)."""
+    import ipywidgets as W
+
+    seen, todo = {}, [root]
+    while todo:
+        w = todo.pop()
+        if not isinstance(w, W.Widget) or w.model_id in seen:
+            continue
+        seen[w.model_id] = w
+        for name in w.keys:
+            v = getattr(w, name, None)
+            vals = v.values() if isinstance(v, dict) else v if isinstance(v, list | tuple) \
+                else [v]
+            todo.extend(x for x in vals if isinstance(x, W.Widget))
+    return list(seen.values())
+
+
+def test_only_the_refresher_writes_widget_state(store):
+    """Clicks, picks and code changes are answered by the refresher thread, not the caller's."""
+    gate = threading.Semaphore(0)
+
+    def slow(params, trial):
+        trial.report(0, params["x"])
+        gate.acquire(timeout=5)
+        return params["x"]
+
+    scan = hw.Scan(slow, SPACE, max_trials=6, store=store)
+    dash = scan.dashboard()
+    writers: list[tuple[str, str]] = []
+    me = threading.current_thread()
+    typed = set()     # widgets the test itself edits, as a user would in the browser
+
+    def watch(change):
+        if threading.current_thread() is me and change["owner"].model_id not in typed:
+            writers.append((type(change["owner"]).__name__, change["name"]))
+
+    for w in _widgets(dash):
+        w.observe(watch)
+    dash.start_btn.click()
+    dash.pause_btn.click()
+    _until(lambda: dash.pause_btn.description == "Resume")
+    dash.pause_btn.click()
+    typed.add(dash.param_picker.model_id)
+    dash.param_picker.value = "lr"
+    typed.add(dash.max_trials.model_id)
+    dash.max_trials.value = 5
+    scan.narrow(u=(2, 6))
+    for _ in range(10):
+        gate.release()
+    scan.wait(10)
+    _until(lambda: "finished" in dash.status.value)
+    _until(lambda: dash.space_editor.rows["u"].control.value == (2, 6))
+    assert writers == [], f"widgets written on the caller's thread: {sorted(set(writers))}"
+
+
+def test_an_edit_during_a_redraw_is_not_lost(store, monkeypatch):
+    """The user moves a slider while the refresher is moving that very slider."""
+    from hpo_widgets.widgets import dashboard as dmod
+
+    inside = threading.Event()
+    real = dmod._ParamRow._readout
+
+    def slow_readout(p):
+        if threading.current_thread().name.startswith("hpo-dashboard") and \
+                isinstance(p, hw.Int):
+            inside.set()
+            time.sleep(0.4)      # the refresher is mid-redraw of the "u" row
+        return real(p)
+
+    scan = hw.Scan(objective, SPACE, max_trials=5, store=store)
+    dash = scan.dashboard()
+    row = dash.space_editor.rows["u"]
+    monkeypatch.setattr(dmod._ParamRow, "_readout", staticmethod(slow_readout))
+    scan.narrow(u=(2, 7))                     # from code: the refresher redraws the sliders
+    assert inside.wait(5)
+    row.control.value = (3, 6)                # the user's drag lands during that redraw
+    _until(lambda: scan.space["u"] == hw.Int(3, 6))
+    _until(lambda: row.control.value == (3, 6) and "3 – 6" in row.readout.value)
+
+
+def test_max_trials_set_from_code_shows_in_the_box(store):
+    scan = hw.Scan(objective, SPACE, max_trials=1500, store=store)
+    dash = scan.dashboard()
+    assert dash.max_trials.value == 1500
+    scan.max_trials = 4000
+    _until(lambda: dash.max_trials.value == 4000)
+    _until(lambda: "/4000" in dash.progress_text.value)
+    assert scan.max_trials == 4000      # showing it did not echo anything back
+
+
+def test_raising_max_trials_clears_max_trials_reached(store):
+    scan = hw.Scan(objective, SPACE, max_trials=8, store=store)
+    dash = scan.dashboard()
+    scan.start().wait(10)
+    _until(lambda: "max_trials reached" in dash.message.value)
+    _until(lambda: dash.start_btn.disabled)
+    dash.max_trials.value = 12                     # the user raises it in the box
+    _until(lambda: "/12" in dash.progress_text.value)   # a redraw after the change...
+    time.sleep(3 * dash.min_interval)
+    assert "max_trials reached" not in dash.message.value   # ...no longer says it
+    _until(lambda: not dash.start_btn.disabled and dash.start_btn.description == "Continue")
+
+
+def test_the_param_brush_follows_the_space(store):
+    """A narrowing from anywhere (parallel coordinates, code) moves the param chart's brush."""
+    scan = hw.Scan(objective, SPACE, max_trials=5, store=store)
+    dash = scan.dashboard()
+    dash.param_picker.value = "x"
+    _until(lambda: dash._param_name == "x")
+    dash.parcoords.selection = {"x": [0.2, 0.4]}            # what a parcoords brush sends
+    assert scan.space["x"] == hw.Float(0.2, 0.4)
+    _until(lambda: dash.param_brush.selected is not None
+           and np.allclose(dash.param_brush.selected, [0.2, 0.4]))
+    dash.parcoords.selection = {}                            # a click clears it
+    _until(lambda: dash.param_brush.selected is None or len(dash.param_brush.selected) == 0)
+    dash.param_picker.value = "act"
+    _until(lambda: dash._param_name == "act")
+    scan.narrow(act=["elu", "gelu"])
+    _until(lambda: dash.param_brush.selected is not None
+           and np.allclose(dash.param_brush.selected, [0.6, 2.4]))
+
+
+def test_history_axis_is_sound_from_the_first_trial(store):
+    """One finished trial: a domain of non-zero width, integer ticks, a concrete format
+    (bqplot guessed ".undefinedg" from a one-point domain and froze the chart)."""
+    gate = threading.Semaphore(0)
+
+    def slow(params):
+        gate.acquire(timeout=5)
+        return params["x"]
+
+    scan = hw.Scan(slow, SPACE, max_trials=3, store=store)
+    dash = scan.dashboard()
+    scan.start()
+    gate.release()
+    _until(lambda: len(dash.hist_points.x) == 1)
+    hx, hy = dash.hist_points.scales["x"], dash.hist_points.scales["y"]
+    _until(lambda: hx.max is not None and hx.min is not None and hx.max > hx.min)
+    assert hy.max > hy.min
+    assert hx.min < dash.hist_points.x[0] < hx.max
+    assert hy.min < dash.hist_points.y[0] < hy.max              # not on the frame's edge
+    ticks = np.asarray(dash.hist_xaxis.tick_values)
+    assert len(ticks) >= 1 and np.all(ticks == np.round(ticks))   # integer trials
+    assert dash.hist_xaxis.tick_format == "d"
+    assert dash.hist_yaxis.tick_format and "undefined" not in dash.hist_yaxis.tick_format
+    gate.release()
+    gate.release()
+    scan.wait(10)
+    _until(lambda: len(dash.hist_points.x) == 3)
+    assert hx.min < dash.hist_points.x.min() and dash.hist_points.x.max() < hx.max
+
+
+def test_hints_and_legends(store):
+    def silent(params):      # never reports: no learning curves, ever
+        return params["x"]
+
+    scan = hw.Scan(silent, SPACE, max_trials=4, store=store)
+    dash = scan.dashboard()
+    assert "no finished trial yet" in dash.hist_caption.value
+    assert "no data yet" in dash.curves_caption.value
+    scan.start().wait(10)
+    _until(lambda: "trial.report" in dash.curves_caption.value)   # says why it stays empty
+    _until(lambda: "best so far" in dash.hist_caption.value)
+    scan2 = hw.Scan(objective, SPACE, max_trials=6, store=store, name="curvy")
+    dash2 = scan2.dashboard()
+    scan2.start().wait(10)
+    _until(lambda: "best finished" in dash2.curves_caption.value)   # a legend per curve
+
+
+def test_trial_view_shows_captured_output(store):
+    def chatty(params):
+        return {"loss": params["x"], "stdout": f"epoch 1/1 x={params['x']:.3f}\n<warn>"}
+
+    scan = hw.Scan(chatty, SPACE, metric="loss", max_trials=3, store=store)
+    dash = scan.dashboard()
+    scan.start().wait(10)
+    t = scan.trials[1]
+    dash.trial_pick.value = t.id
+    dash.trial_show.value = True
+    _until(lambda: "epoch 1/1" in dash.trial_out.value)
+    assert "&lt;warn&gt;" in dash.trial_out.value        # escaped, never run as HTML
+    assert f"#{t.id}" in dash.trial_out.value
+
+
+def test_values_that_are_functions_show_by_name(store):
+    import math as _m
+
+    space = {"f": [_m.sqrt, _m.log1p], "x": (0.0, 1.0)}
+    scan = hw.Scan(lambda p: p["f"](p["x"]), space, max_trials=4, store=store)
+    dash = scan.dashboard()
+    assert [t.description for t in dash.space_editor.rows["f"]._toggles] == ["sqrt", "log1p"]
+    scan.start().wait(10)
+    _until(lambda: "sqrt" in dash.table.value or "log1p" in dash.table.value)
+    assert "<built-in" not in dash.table.value
+
+
+def test_dock_without_a_side_panel_says_so_and_shows_inline(store, monkeypatch):
+    """Outside JupyterLab / Notebook 7: one line saying so, the dashboard inline, and
+    nothing returned (a cell ending in ``scan.dock()`` shows no second copy)."""
+    import IPython.display
+
+    from hpo_widgets import lab
+
+    for var in ("JPY_SESSION_NAME", "JUPYTERHUB_USER", "HPO_WIDGETS_FORCE_LAB"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(lab, "_app", None)
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objs, **kw: shown.extend(objs))
+    scan = hw.Scan(objective, SPACE, max_trials=3, store=store)
+    assert scan.dock() is None
+    assert len(shown) == 2 and "No side panel here" in shown[0].value
+    assert shown[1] is scan.dashboard()

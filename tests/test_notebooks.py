@@ -42,7 +42,8 @@ def test_notebook_runs(path, tmp_path):
     run_notebook(path, tmp_path)
 
 
-def test_quickstart_scans_narrows_and_resumes(tmp_path):
+def test_quickstart_scans_narrows_and_resumes(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPO_DEMO_TRIAL_S", "0.02")   # the notebook's own knob (its 1st cell)
     nb = run_notebook(HERE / "quickstart.ipynb", tmp_path)
     text = outputs_text(nb)
     assert "<Scan 'quickstart' finished: 60/60 trials" in text

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..space import Choice, Fixed, Float, Int, Param, Space
 from ..trial import Trial
+from ..values import label
 
 __all__ = [
     "TrialSeries",
@@ -166,7 +167,7 @@ def param_axis(param: Param) -> dict[str, Any]:
     """How a parameter is laid out on a chart axis: scale kind, bounds, labels."""
     if isinstance(param, Choice):
         return {"kind": "choice", "min": -0.5, "max": len(param.values) - 0.5,
-                "labels": [str(v) for v in param.values]}
+                "labels": [format_value(v) for v in param.values]}
     if isinstance(param, Fixed):
         v = param_coord(param, param.value)
         return {"kind": "linear", "min": v - 1 if math.isfinite(v) else 0.0,
@@ -350,9 +351,102 @@ def format_seconds(s: float | None) -> str:
 
 
 def format_value(v: Any) -> str:
-    """A compact rendering of a parameter or score value."""
+    """A compact rendering of a parameter or score value (classes and functions by name).
+
+    >>> format_value(0.123456), format_value(len)
+    ('0.1235', 'len')
+    """
+    v = label(v)
     if isinstance(v, bool) or v is None:
         return str(v)
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
+
+
+# -- axes: domains, ticks and formats the dashboard sets itself ---------------------------
+# bqplot guesses a tick format from the ticks d3 makes of the domain; with a one-point
+# domain there is a single tick (or none), the guess is ".undefinedg" and the axis stops
+# updating. The dashboard therefore always gives each axis a domain of non-zero width,
+# explicit ticks where they must be integers, and one format per axis.
+
+def nice_step(lo: float, hi: float, count: int = 5) -> float:
+    """The tick step d3 picks for about ``count`` ticks over ``[lo, hi]`` (1, 2 or 5 x 10^k).
+
+    >>> nice_step(0, 10), nice_step(0.8, 1.3), nice_step(0, 1e-3)
+    (2.0, 0.1, 0.0002)
+    """
+    span = abs(hi - lo)
+    if not math.isfinite(span) or span == 0:
+        return 1.0
+    raw = span / max(count, 1)
+    power = math.floor(math.log10(raw))
+    err = raw / 10 ** power
+    factor = 10 if err >= math.sqrt(50) else 5 if err >= math.sqrt(10) else 2 \
+        if err >= math.sqrt(2) else 1
+    return float(f"{factor * 10.0 ** power:.12g}")
+
+
+def value_domain(values: np.ndarray, pad: float = 0.06) -> tuple[float, float]:
+    """``(lo, hi)`` covering the finite ``values`` with ``pad`` of the span on each side.
+
+    Never a zero-width domain (a single value gets +-5% of itself, or +-0.5 for zero),
+    so points are never drawn on the frame's edge and the axis always has ticks.
+
+    >>> value_domain(np.array([1.0, 2.0]), pad=0.1)
+    (0.9, 2.1)
+    >>> value_domain(np.array([2.0]))
+    (1.9, 2.1)
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return 0.0, 1.0
+    lo, hi = float(v.min()), float(v.max())
+    if hi == lo:
+        half = abs(lo) * 0.05 or 0.5
+        return lo - half, hi + half
+    span = hi - lo
+    return lo - pad * span, hi + pad * span
+
+
+def integer_ticks(lo: float, hi: float, count: int = 5) -> np.ndarray:
+    """Integer tick values inside ``[lo, hi]``, about ``count`` of them, never a fraction.
+
+    >>> integer_ticks(-0.5, 0.5).tolist(), integer_ticks(-0.5, 10.5).tolist()
+    ([0.0], [0.0, 2.0, 4.0, 6.0, 8.0, 10.0])
+    """
+    step = max(1.0, nice_step(lo, hi, count))
+    first = math.ceil(lo / step) * step
+    ticks = np.arange(first, hi + 1e-9, step)
+    return ticks if len(ticks) else np.array([float(round((lo + hi) / 2))])
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> np.ndarray:
+    """Round-numbered ticks inside ``[lo, hi]``, ``nice_step`` apart (what d3 would pick).
+
+    >>> nice_ticks(-0.3, 4.2).tolist(), nice_ticks(0.12, 0.61).tolist()
+    ([0.0, 1.0, 2.0, 3.0, 4.0], [0.2, 0.3, 0.4, 0.5, 0.6])
+    """
+    step = nice_step(lo, hi, count)
+    first = math.ceil(lo / step - 1e-9)
+    last = math.floor(hi / step + 1e-9)
+    ticks = np.array([float(f"{k * step:.12g}") for k in range(first, last + 1)])
+    return ticks if len(ticks) else np.array([float(f"{(lo + hi) / 2:.3g}")])
+
+
+def tick_format(lo: float, hi: float, count: int = 5) -> str:
+    """One d3 format for every tick of ``[lo, hi]``: as many decimals as the step needs.
+
+    ``"1.30"`` beside ``"0.900"`` (a fixed number of significant digits) reads badly;
+    ticks 0.9, 1.0 ... 1.3 share ``".1f"``. Very large or small values use ``".2~e"``.
+
+    >>> tick_format(0.8, 1.3), tick_format(0, 500), tick_format(1e-7, 3e-7)
+    ('.1f', '.0f', '.2~e')
+    """
+    step = nice_step(lo, hi, count)
+    big = max(abs(lo), abs(hi))
+    if big >= 1e6 or (big and big < 1e-3):
+        return ".2~e"
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    return f".{decimals}f"

@@ -3,9 +3,24 @@
 The dashboard is a listener and a remote control: it hears the scan's events, and
 its buttons and sliders call the scan's methods. It never touches the store.
 
-Threads: scan events arrive on the scan's threads. The listener only records what
-changed (O(1) per event); one refresher thread per dashboard redraws at most
-``max_fps`` times a second, each redraw batched with ``hold_sync()``. Nothing in the
+Threads, and the one-writer rule
+--------------------------------
+ipywidgets takes no locks: two threads writing traits of one widget interleave their
+messages to the browser. So exactly one thread writes the dashboard's widget state, the
+dashboard's *refresher* (and, before it starts, the constructor). Everything else only
+records what changed and wakes it:
+
+- scan events arrive on the scan's threads; the listener (:meth:`Dashboard._on_event`)
+  records the event's data and marks the parts it makes stale, O(1) per event;
+- clicks, dropdowns and slider moves arrive on the kernel's main thread; their handlers
+  call the scan (``scan.pause()``, ``scan.space = ...``) and mark parts dirty, never a
+  widget.
+
+The refresher redraws what is dirty at most ``max_fps`` times a second, each redraw
+batched with ``hold_sync()``. When it moves a slider to show the scan's space, the
+slider's observer fires on the refresher thread; a change seen on that thread is an echo
+and is ignored, a change seen on any other thread is the user's and is applied. There is
+no shared "quiet" flag, so an edit made during a redraw is never dropped. Nothing in the
 dashboard can stop the scan: a listener that raises is detached by the scan, and the
 refresher catches and logs its own errors.
 """
@@ -34,38 +49,103 @@ __all__ = ["Dashboard", "SpaceEditor"]
 log = logging.getLogger("hpo_widgets")
 
 _STATUS_COLORS = {"idle": "#6b7280", "running": "#16a34a", "paused": "#d97706",
-                  "stopping": "#d97706", "finished": "#2563eb", "failed": "#dc2626"}
+                  "stopping": "#d97706", "stopped": "#6b7280", "finished": "#2563eb",
+                  "failed": "#dc2626"}
 _BEST = "#e4572e"
-_CHART_PARTS = frozenset({"history", "param", "curves", "table", "parcoords"})
+_RUNNING = "#f58518"
 _POINT = "#4c78a8"
+_SELECTED = "#d97706"
+_CHART_PARTS = frozenset({"history", "param", "curves", "table", "parcoords"})
 
 
 def _fmt(v: Any) -> str:
     return cd.format_value(v)
 
 
-# Narrow containers (JupyterLab's side panel is ~250 px wide by default): the same widget
-# views stack and shrink instead of being cut off. A CSS container query decides per
-# view, so the notebook's wide view and the panel's narrow view of one dashboard each
-# get their own layout; ``!important`` is what beats the widgets' inline sizes.
+class _Echo:
+    """Which thread is writing widgets right now, per thread (no shared flag).
+
+    The writer marks its own thread while it moves controls; an observer that fires on
+    that thread sees an echo of the write. A user's edit arrives on another thread and
+    is never mistaken for one.
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def writing(self) -> Any:
+        self._local.on = getattr(self._local, "on", 0) + 1
+        try:
+            yield
+        finally:
+            self._local.on -= 1
+
+    def __bool__(self) -> bool:
+        return bool(getattr(self._local, "on", 0))
+
+
+# Narrow containers (JupyterLab's side panel is ~250 px wide by default, Notebook 7's
+# sidebar about as narrow): the same widget views stack and shrink instead of being cut
+# off. A CSS container query decides per view, so the notebook's wide view and the
+# panel's narrow view of one dashboard each get their own layout; ``!important`` is what
+# beats the widgets' inline sizes. In a side panel the dashboard fills the panel's
+# height: the top (header and controls) stays put and the body is the one column that
+# scrolls; no inner box scrolls on its own.
 COMPACT_BELOW_PX = 640
 _STYLE = f"""<style>
 .hpo-dashboard {{ container-type: inline-size; container-name: hpo-dash; }}
+.hpo-dashboard .widget-box, .hpo-dashboard .widget-hbox, .hpo-dashboard .widget-vbox {{
+  overflow: visible; }}
+.hpo-dashboard .hpo-top, .hpo-dashboard .hpo-header, .hpo-dashboard .hpo-controls {{
+  flex: 0 0 auto !important; overflow: visible !important; }}
+.hpo-dashboard .hpo-title {{ min-width: 0; max-width: 100%; white-space: nowrap;
+  overflow: hidden; text-overflow: ellipsis; }}
+.hpo-dashboard button:disabled {{ opacity: .4 !important; filter: grayscale(1);
+  box-shadow: none !important; cursor: not-allowed; }}
+.hpo-dashboard .hpo-caption {{ font-size: 11px; line-height: 14px; opacity: .85;
+  margin: -4px 0 4px 0; padding-left: 12px; box-sizing: border-box; }}
+.hpo-dashboard .hpo-chart-history text, .hpo-dashboard .hpo-chart-param text,
+.hpo-dashboard .hpo-chart-curves text {{ paint-order: stroke;
+  stroke: var(--jp-layout-color0, #fff); stroke-width: 3px; stroke-linejoin: round; }}
+.hpo-dashboard .hpo-trial-output pre {{ max-height: 260px; overflow: auto; font-size: 11px;
+  margin: 2px 0; white-space: pre-wrap; }}
+.hpo-side-panel {{ overflow: hidden !important; display: flex !important;
+  flex-direction: column !important; }}
+.hpo-side-panel > .hpo-dashboard {{ flex: 1 1 auto !important; min-height: 0 !important;
+  height: 100% !important; overflow: hidden !important; border: none !important;
+  box-sizing: border-box; }}
+.hpo-side-panel .hpo-dashboard > .hpo-body {{ flex: 1 1 auto !important; min-height: 0 !important;
+  overflow-y: auto !important; overflow-x: hidden !important; }}
+.hpo-side-panel .hpo-dashboard .hpo-table {{ max-height: none !important;
+  overflow: visible !important; }}
 @container hpo-dash (max-width: {COMPACT_BELOW_PX}px) {{
-  .hpo-dashboard .hpo-space {{ width: 100% !important; }}
+  .hpo-dashboard .hpo-body {{ flex-flow: column nowrap !important; }}
+  .hpo-dashboard .hpo-space, .hpo-dashboard .hpo-charts {{ width: 100% !important;
+      flex: 0 0 auto !important; }}
   .hpo-dashboard .hpo-param {{ flex-wrap: wrap !important; }}
   .hpo-dashboard .hpo-param .hpo-label {{ width: 100% !important; }}
   .hpo-dashboard .hpo-param .hpo-range {{ width: auto !important; flex: 1 1 120px !important;
                                           min-width: 80px !important; }}
   .hpo-dashboard .hpo-param .hpo-readout {{ width: auto !important; flex: 1 1 auto !important; }}
-  .hpo-dashboard .hpo-chart-history, .hpo-dashboard .hpo-chart-curves,
+  .hpo-dashboard .hpo-history-box, .hpo-dashboard .hpo-curves-box,
   .hpo-dashboard .hpo-param-box, .hpo-dashboard .hpo-table-box {{
-      min-width: 0 !important; flex: 1 1 100% !important; width: 100% !important; }}
-  .hpo-dashboard .hpo-header .hpo-progress {{ width: 100% !important; }}
+      min-width: 0 !important; flex: 0 0 auto !important; width: 100% !important; }}
+  .hpo-dashboard .hpo-header .hpo-progress {{ width: 100% !important; height: 8px !important; }}
+  .hpo-dashboard .hpo-header .hpo-progress .progress {{ height: 8px !important; }}
+  .hpo-dashboard .hpo-header .hpo-details {{ display: none !important; }}
   .hpo-dashboard .mainheading {{ font-size: 11px !important; }}
-  .hpo-dashboard .hpo-strategy, .hpo-dashboard .hpo-max-trials,
-  .hpo-dashboard .hpo-param-picker, .hpo-dashboard .hpo-narrow-top {{
-      width: auto !important; max-width: 100% !important; }}
+  .hpo-dashboard .hpo-controls button {{ flex: 1 1 0 !important; min-width: 0 !important;
+      width: auto !important; padding: 0 4px !important; }}
+  .hpo-dashboard .hpo-controls button i {{ display: none; }}  /* room for "Continue" */
+  .hpo-dashboard .hpo-controls .hpo-strategy, .hpo-dashboard .hpo-controls .hpo-max-trials {{
+      flex: 1 1 100% !important; width: 100% !important; }}
+  .hpo-dashboard .hpo-controls .widget-label {{ width: 72px !important; }}
+  .hpo-dashboard .hpo-table table {{ width: 100%; table-layout: fixed; font-size: 10px !important;
+      overflow-wrap: anywhere; }}
+  .hpo-dashboard .hpo-table th, .hpo-dashboard .hpo-table td {{ padding: 1px 2px !important; }}
+  .hpo-dashboard .hpo-param-picker, .hpo-dashboard .hpo-narrow-top,
+  .hpo-dashboard .hpo-trial-pick {{ width: auto !important; max-width: 100% !important; }}
 }}
 </style>"""
 
@@ -74,8 +154,8 @@ _STYLE = f"""<style>
 class _ParamRow:
     """One parameter's controls: a range slider or value toggles, and a 'fix' toggle."""
 
-    def __init__(self, name: str, base: Param, on_change: Any) -> None:
-        self.name, self.base, self._on_change = name, base, on_change
+    def __init__(self, name: str, base: Param, on_change: Any, echo: _Echo) -> None:
+        self.name, self.base, self._on_change, self._echo = name, base, on_change, echo
         self.fixed_value: Any = None
         self.label = W.HTML(f"<b>{html.escape(name)}</b>",
                             layout=W.Layout(width="80px", overflow="hidden"))
@@ -130,36 +210,48 @@ class _ParamRow:
                           layout=W.Layout(align_items="center"))
         self.box.add_class("hpo-param")
         self.box.add_class(f"hpo-param-{name}")
-        self._quiet = False
 
     def _changed(self, change: Any) -> None:
-        if not self._quiet:
-            self._on_change(self)
+        if not self._echo:   # the writer moving the controls is not an edit
+            self._on_change(self, change)
 
     # slider position <-> Param
-    def param(self, best_value: Any) -> Param:
-        """The parameter the controls describe now."""
+    def param(self, best_value: Any, change: Any = None, current: Param | None = None) -> Param:
+        """The parameter after the user's edit ``change`` of one control.
+
+        The edit is taken from the change itself and applied to ``current`` (the scan's
+        parameter now), not read back from the other controls: the writer may be moving
+        those at this very moment to show an older space. Without a change, the controls
+        as they stand.
+        """
         b = self.base
         if isinstance(b, Fixed):
             return b
-        if self.fix.value:
+        owner = None if change is None else change["owner"]
+        fixing = change["new"] if owner is self.fix else self.fix.value
+        if fixing:
             if self.fixed_value is None:
                 self.fixed_value = best_value if best_value is not None else b.decode(0.5)
             return Fixed(self.fixed_value)
         self.fixed_value = None
         if isinstance(b, Choice):
-            keep = [v for v, t in zip(b.values, self._toggles, strict=True) if t.value]
+            if owner in self._toggles and current is not None:
+                on = {i for i, v in enumerate(b.values) if current.contains(v)}
+                i = self._toggles.index(owner)
+                (on.add if change["new"] else on.discard)(i)
+                keep = [b.values[i] for i in sorted(on)]
+            else:
+                keep = [v for v, t in zip(b.values, self._toggles, strict=True) if t.value]
             if not keep:
                 raise ValueError(f"{self.name}: keep at least one value")
             return b if len(keep) == len(b.values) else (
                 b.narrow(keep) if len(keep) > 1 else Fixed(keep[0]))
         c = self.control
-        if isinstance(c, W.SelectionRangeSlider):
-            lo, hi = c.value
-        elif isinstance(b, Float | Int) and b.log:
-            lo, hi = 10 ** c.value[0], 10 ** c.value[1]
+        value = change["new"] if owner is c else c.value
+        if isinstance(b, Float | Int) and b.log and not isinstance(c, W.SelectionRangeSlider):
+            lo, hi = 10 ** value[0], 10 ** value[1]
         else:
-            lo, hi = c.value
+            lo, hi = value
         assert isinstance(b, Float | Int)
         lo, hi = max(lo, b.low), min(hi, b.high)
         if isinstance(b, Int):
@@ -171,9 +263,11 @@ class _ParamRow:
         return b.narrow(lo, hi)
 
     def show(self, p: Param) -> None:
-        """Move the controls to show ``p`` (from the scan), without echoing back."""
-        self._quiet = True
-        try:
+        """Move the controls to show ``p`` (from the scan), without echoing back.
+
+        Called by the dashboard's one writer only (see the module docstring).
+        """
+        with self._echo.writing():
             b = self.base
             if isinstance(b, Fixed):
                 return
@@ -203,8 +297,6 @@ class _ParamRow:
                 else:
                     c.value = (p.low, p.high)
             self.readout.value = self._readout(p)
-        finally:
-            self._quiet = False
 
     @staticmethod
     def _readout(p: Param) -> str:
@@ -220,17 +312,29 @@ class _ParamRow:
 
 
 class SpaceEditor(W.VBox):
-    """Sliders and toggles over a scan's space; edits apply to trials not yet started."""
+    """Sliders and toggles over a scan's space; edits apply to trials not yet started.
 
-    def __init__(self, scan: Scan, base: Space | None = None) -> None:
+    An edit changes ``scan.space`` at once (on the thread that delivered it); the
+    controls are moved to show the scan's space only by :meth:`show`, which the
+    dashboard's refresher calls. ``on_dirty(part)`` asks the writer to redraw ``part``
+    (``"space"`` or ``"note"``); without one (an editor used on its own) the editor
+    redraws itself on the calling thread.
+    """
+
+    def __init__(self, scan: Scan, base: Space | None = None, on_dirty: Any = None) -> None:
         self.scan = scan
         self.base = base or scan.space
-        # Clicks arrive on the kernel's main thread, scan-driven updates on the dashboard's
-        # refresher thread: one lock keeps "move the sliders" and "read the sliders" apart
-        # (else a half-moved set of sliders can be read back as the user's edit).
+        self._echo = _Echo()
+        self._on_dirty = on_dirty
+        self._note_text = ""
+        # Reading one row's controls while the writer moves them would read a half-moved
+        # range: a row is read and written under this lock (the writer holds it briefly,
+        # per row, so an edit waits at most one row's redraw, and is never dropped).
         self._lock = threading.RLock()
-        self.rows = {n: _ParamRow(n, p, self._edited) for n, p in self.base.items()}
+        self.rows = {n: _ParamRow(n, p, self._edited, self._echo)
+                     for n, p in self.base.items()}
         self.note = W.HTML()
+        self.note.add_class("hpo-space-note")
         self.narrow_top = W.Button(description="Narrow to top 10%", icon="compress",
                                    layout=W.Layout(width="170px"),
                                    tooltip="Set every range from the best 10% of finished trials")
@@ -243,40 +347,56 @@ class SpaceEditor(W.VBox):
         super().__init__([W.HTML("<b>Search space</b> <span style='opacity:.7'>(applies to new "
                                  "trials)</span>"),
                           *[r.box for r in self.rows.values()],
-                          W.HBox([self.narrow_top, self.reset]), self.note],
+                          W.HBox([self.narrow_top, self.reset],
+                                 layout=W.Layout(flex_flow="row wrap")), self.note],
                          layout=W.Layout(width="430px", flex="0 0 auto"))
         self.add_class("hpo-space")
         self.show(scan.space)
+
+    def _dirty(self, part: str) -> None:
+        if self._on_dirty is not None:
+            self._on_dirty(part)
+        elif part == "space":
+            self.show(self.scan.space)
+        else:
+            self.show_note()
+
+    def _say(self, text: str) -> None:
+        self._note_text = text
+        self._dirty("note")
 
     def _best_value(self, name: str) -> Any:
         best = self.scan.best
         return None if best is None else best.params.get(name)
 
-    def _edited(self, row: _ParamRow) -> None:
+    def _edited(self, row: _ParamRow, change: Any = None) -> None:
+        # Only the edit itself is read, applied to the scan's space: the controls may be
+        # mid-redraw and show an older space.
         with self._lock:
+            space = self.scan.space
             try:
-                new = Space({n: r.param(self._best_value(n)) for n, r in self.rows.items()})
+                param = row.param(self._best_value(row.name), change,
+                                  space.get(row.name))
             except ValueError as e:
-                self.note.value = f"<span style='color:#dc2626'>{html.escape(str(e))}</span>"
-                self.show(self.scan.space)
+                self._say(f"<span style='color:#dc2626'>{html.escape(str(e))}</span>")
+                self._dirty("space")   # put the controls back to what the scan has
                 return
-            self._set(new)
+            self._set(space.narrow(**{row.name: param}))
 
     def _set(self, space: Space) -> None:
-        with self._lock:
-            try:
-                self.scan.space = space
-                self.note.value = ""
-            except (TypeError, ValueError) as e:
-                self.note.value = f"<span style='color:#dc2626'>{html.escape(str(e))}</span>"
-            self.show(self.scan.space)
+        try:
+            self.scan.space = space
+            self._say("")
+        except (TypeError, ValueError) as e:
+            self._say(f"<span style='color:#dc2626'>{html.escape(str(e))}</span>")
+        self._dirty("space")
 
     def apply_top_fraction(self, fraction: float = 0.1) -> None:
         """Narrow every range to where the best ``fraction`` of trials lie."""
         ranges = cd.top_fraction_ranges(self.scan.trials, self.base, self.scan.minimize,
                                         fraction)
         if not ranges:
-            self.note.value = "Not enough finished trials to narrow yet."
+            self._say("Not enough finished trials to narrow yet.")
             return
         self._set(self.base.narrow(**ranges))
 
@@ -297,22 +417,52 @@ class SpaceEditor(W.VBox):
             else:
                 self._set(space.narrow(**{name: p.narrow(lo, hi)}))
 
+    def narrow_choice(self, name: str, labels: Any) -> None:
+        """Keep the values of choice ``name`` whose labels are in ``labels``."""
+        p = self.base[name]
+        assert isinstance(p, Choice)
+        wanted = {str(x) for x in labels}
+        keep = [v for v in p.values if _fmt(v) in wanted or str(v) in wanted]
+        if keep:
+            self._set(self.scan.space.narrow(**{name: keep if len(keep) > 1 else keep[0]}))
+
     def restore_param(self, name: str) -> None:
         self._set(self.scan.space.narrow(**{name: self.base[name]}))
 
     def show(self, space: Space) -> None:
-        with self._lock:
-            for n, row in self.rows.items():
-                if n in space:
+        """Move every control to show ``space`` (the writer's job; see the module doc)."""
+        for n, row in self.rows.items():
+            if n in space:
+                with self._lock:
                     row.show(space[n])
+
+    def show_note(self) -> None:
+        if self.note.value != self._note_text:
+            self.note.value = self._note_text
 
 
 # -- the dashboard ----------------------------------------------------------------------
+def _caption(cls: str) -> W.HTML:
+    w = W.HTML(layout=W.Layout(width="100%"))
+    w.add_class("hpo-caption")
+    w.add_class(cls)
+    return w
+
+
+def _swatch(color: str, text: str, mark: str = "━") -> str:
+    return (f"<span style='white-space:nowrap'><b style='color:{color}'>{mark}</b>&nbsp;"
+            f"{html.escape(text)}</span>")
+
+
 class Dashboard(W.VBox):
     """The live dashboard of a scan (what displaying a ``Scan`` shows).
 
     >>> scan = hw.Scan(objective, space)            # doctest: +SKIP
     >>> scan.start(); scan.dashboard()              # doctest: +SKIP
+
+    Widget state is written by one thread only, the dashboard's refresher (see the
+    module docstring); the listener and the handlers mark parts dirty (:meth:`_on_event`,
+    :meth:`_now`) and wake it.
     """
 
     def __init__(self, scan: Scan, max_fps: float = 4.0, chart_interval: float = 1.0,
@@ -322,6 +472,7 @@ class Dashboard(W.VBox):
         self.chart_interval = chart_interval
         self._last_charts = 0.0
         self._force = False
+        self._urgent = False
         self.top_k = top_k
         self.base_space = scan.space
         names = self.base_space.tunable
@@ -334,26 +485,33 @@ class Dashboard(W.VBox):
         self._running: dict[int, Any] = {}
         self._dirty: set[str] = {"all"}
         self._pending: list[Any] = []
+        self._note = ""                     # what the last button press answered
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._echo = _Echo()                # set while the writer moves a control
         self._closed = False
+        self._axes: dict[str, Any] = {}     # last ticks/format given to each axis
         self.stats = {"listener_s": 0.0, "refresh_s": 0.0, "refreshes": 0, "events": 0}
 
         self._build_header()
         self._build_controls()
-        self.space_editor = SpaceEditor(scan, self.base_space)
+        self.space_editor = SpaceEditor(scan, self.base_space, on_dirty=self._now)
         self._build_charts()
         self._build_table()
         row = W.Layout(width="100%", flex_flow="row wrap")
-        charts = W.VBox([W.HBox([self.history_fig, self.param_box], layout=row),
+        charts = W.VBox([W.HBox([self.history_box, self.param_box], layout=row),
                          *([self.parcoords] if self.parcoords is not None else []),
-                         W.HBox([self.curves_fig, self.table_box], layout=row)],
+                         W.HBox([self.curves_box, self.table_box], layout=row)],
                         layout=W.Layout(flex="1 1 600px", min_width="0"))
+        charts.add_class("hpo-charts")
         # side by side on wide screens; the charts wrap below the sliders on narrow ones
-        body = W.HBox([self.space_editor, charts],
-                      layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
+        self.body = W.Box([self.space_editor, charts],
+                          layout=W.Layout(align_items="flex-start", flex_flow="row wrap"))
+        self.body.add_class("hpo-body")
+        self.top = W.VBox([self.header, self.controls])
+        self.top.add_class("hpo-top")
         style = W.HTML(_STYLE, layout=W.Layout(display="none"))
-        super().__init__([style, self.header, self.controls, body],
+        super().__init__([style, self.top, self.body],
                          layout=W.Layout(border="1px solid var(--jp-border-color2, #ddd)",
                                          padding="6px"))
         self.add_class("hpo-dashboard")
@@ -362,26 +520,35 @@ class Dashboard(W.VBox):
             scan.subscribe(self._on_event)   # under the lock: no event slips between
             for t in scan.trials:             # the catch-up and the subscription
                 self._take(t)
+        self.refresh()   # the first state, written before the refresher exists
         self._thread = threading.Thread(target=self._refresher, daemon=True,
                                         name=f"hpo-dashboard-{scan.name}")
         self._thread.start()
-        self.refresh()
 
     # -- parts --------------------------------------------------------------------------
     def _build_header(self) -> None:
-        self.title = W.HTML()
+        self.title = W.HTML(layout=W.Layout(width="100%"))
         self.title.add_class("hpo-title")
         self.status = W.HTML()
         self.status.add_class("hpo-status")
-        self.progress = W.IntProgress(min=0, max=1, value=0, layout=W.Layout(width="170px"))
-        self.progress.add_class("hpo-progress")
         self.progress_text = W.HTML()
         self.progress_text.add_class("hpo-progress-text")
-        self.best_html = W.HTML(layout=W.Layout(flex="1 1 auto"))
+        self.best_html = W.HTML(layout=W.Layout(flex="0 1 auto", min_width="0"))
         self.best_html.add_class("hpo-best")
-        self.header = W.HBox([self.title, self.status, self.progress, self.progress_text,
-                              self.best_html], layout=W.Layout(align_items="center",
-                                                               flex_flow="row wrap"))
+        self.progress = W.IntProgress(min=0, max=1, value=0, layout=W.Layout(width="170px"))
+        self.progress.add_class("hpo-progress")
+        self.details = W.HTML(layout=W.Layout(flex="1 1 auto", min_width="0"))
+        self.details.add_class("hpo-details")
+        self.message = W.HTML(layout=W.Layout(width="100%"))
+        self.message.add_class("hpo-message")
+        line = W.HBox([self.status, self.progress_text, self.best_html],
+                      layout=W.Layout(align_items="center", flex_flow="row wrap"))
+        line.add_class("hpo-summary")
+        self.header = W.VBox([self.title, line,
+                              W.HBox([self.progress, self.details],
+                                     layout=W.Layout(align_items="center",
+                                                     flex_flow="row wrap")),
+                              self.message])
         self.header.add_class("hpo-header")
 
     def _build_controls(self) -> None:
@@ -406,64 +573,78 @@ class Dashboard(W.VBox):
                                            tooltip="0 = no limit",
                                            layout=W.Layout(width="180px"))
         self.max_trials.add_class("hpo-max-trials")
-        self.message = W.HTML()
-        self.message.add_class("hpo-message")
         self.start_btn.on_click(self._click_start)
         self.pause_btn.on_click(self._click_pause)
-        self.stop_btn.on_click(lambda _: self._safely(self.scan.stop))
+        self.stop_btn.on_click(lambda _: self._act(self.scan.stop))
         self.strategy.observe(self._pick_strategy, "value")
         self.max_trials.observe(self._set_max_trials, "value")
-        self.controls = W.HBox([self.start_btn, self.pause_btn, self.stop_btn, self.strategy,
-                                self.max_trials, self.message],
+        buttons = W.HBox([self.start_btn, self.pause_btn, self.stop_btn],
+                         layout=W.Layout(flex="0 1 auto", min_width="0"))
+        buttons.add_class("hpo-buttons")
+        self.controls = W.HBox([buttons, self.strategy, self.max_trials],
                                layout=W.Layout(align_items="center", flex_flow="row wrap"))
         self.controls.add_class("hpo-controls")
 
+    def _figure(self, cls: str, **kw: Any) -> bq.Figure:
+        fig = bq.Figure(fig_margin={"top": 30, "bottom": 40, "left": 62, "right": 16},
+                        layout=W.Layout(width="100%", height="250px"),
+                        animation_duration=0, **kw)
+        fig.add_class(cls)
+        return fig
+
     def _build_charts(self) -> None:
         s = self.scan
-        lay = W.Layout(flex="1 1 320px", min_width="300px", height="260px")
-        margin = {"top": 30, "bottom": 40, "left": 70, "right": 20}
-        # score per trial + best so far
-        hx, hy = bq.LinearScale(min=0.0), bq.LinearScale()
+        box = W.Layout(flex="1 1 320px", min_width="300px")
+        # score per trial + best so far; domains and ticks are set at every redraw
+        hx, hy = bq.LinearScale(min=-0.5, max=0.5), bq.LinearScale(min=0.0, max=1.0)
         self.hist_points = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": hx, "y": hy},
                                       colors=[_POINT], default_size=14, opacities=[0.6])
         self.hist_best = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": hx, "y": hy},
                                   colors=[_BEST], stroke_width=2, interpolation="step-after")
-        self.history_fig = bq.Figure(
-            marks=[self.hist_points, self.hist_best],
-            axes=[bq.Axis(scale=hx, label="trial", num_ticks=5),
-                  bq.Axis(scale=hy, orientation="vertical", label=s.metric, tick_format=".3g",
-                          label_offset="50px")],
-            title=f"{s.metric} per trial (best so far in red)", fig_margin=margin, layout=lay,
-            animation_duration=0)
-        self.history_fig.add_class("hpo-chart-history")
+        self.hist_xaxis = bq.Axis(scale=hx, label="trial", tick_format="d",
+                                  tick_values=np.array([0.0]))
+        self.hist_yaxis = bq.Axis(scale=hy, orientation="vertical", label=s.metric,
+                                  tick_format=".1f", label_offset="46px",
+                                  tick_values=cd.nice_ticks(0.0, 1.0))
+        self.history_fig = self._figure("hpo-chart-history",
+                                        marks=[self.hist_points, self.hist_best],
+                                        axes=[self.hist_xaxis, self.hist_yaxis],
+                                        title=f"{s.metric} per trial")
+        self.hist_caption = _caption("hpo-history-caption")
+        self.history_box = W.VBox([self.history_fig, self.hist_caption], layout=box)
+        self.history_box.add_class("hpo-history-box")
         # one parameter against the score, with a brush that narrows it
         names = self.base_space.tunable
         self.param_picker = W.Dropdown(options=names, value=names[0] if names else None,
                                        description="parameter", layout=W.Layout(width="240px"))
         self.param_picker.add_class("hpo-param-picker")
-        self.param_fig = bq.Figure(fig_margin=margin, layout=lay, animation_duration=0)
-        self.param_fig.add_class("hpo-chart-param")
+        self.param_fig = self._figure("hpo-chart-param")
         self.param_points: bq.Scatter | None = None
         self.param_brush: Any = None
-        self.param_picker.observe(lambda _: self._setup_param_chart(), "value")
-        self.param_box = W.VBox([self.param_picker, self.param_fig],
-                                layout=W.Layout(flex="1 1 320px", min_width="300px"))
+        self._param_name: str | None = None
+        self._param_scales: tuple[Any, Any] | None = None
+        self.param_caption = _caption("hpo-param-caption")
+        self.param_picker.observe(lambda _: self._now("param_setup", "param"), "value")
+        self.param_box = W.VBox([self.param_picker, self.param_fig, self.param_caption],
+                                layout=box)
         self.param_box.add_class("hpo-param-box")
-        self.param_fig.layout = W.Layout(width="100%", height="260px")
         if names:
             self._setup_param_chart()
         # learning curves
-        cx, cy = bq.LinearScale(), bq.LinearScale()
+        cx, cy = bq.LinearScale(min=0.0, max=1.0), bq.LinearScale(min=0.0, max=1.0)
         self.curves = bq.Lines(x=np.zeros((0, 0)), y=np.zeros((0, 0)),
                                scales={"x": cx, "y": cy}, stroke_width=1.5)
-        self.curves_fig = bq.Figure(
-            marks=[self.curves],
-            axes=[bq.Axis(scale=cx, label="step", tick_format="~g"),
-                  bq.Axis(scale=cy, orientation="vertical", label="reported", tick_format=".3g",
-                          label_offset="50px")],
-            title="learning curves (running: orange, best: blue)", fig_margin=margin,
-            layout=lay, animation_duration=0)
-        self.curves_fig.add_class("hpo-chart-curves")
+        self.curves_xaxis = bq.Axis(scale=cx, label="step", tick_format="d",
+                                    tick_values=np.array([0.0, 1.0]))
+        self.curves_yaxis = bq.Axis(scale=cy, orientation="vertical", label="reported",
+                                    tick_format=".1f", label_offset="46px",
+                                  tick_values=cd.nice_ticks(0.0, 1.0))
+        self.curves_fig = self._figure("hpo-chart-curves", marks=[self.curves],
+                                       axes=[self.curves_xaxis, self.curves_yaxis],
+                                       title="learning curves")
+        self.curves_caption = _caption("hpo-curves-caption")
+        self.curves_box = W.VBox([self.curves_fig, self.curves_caption], layout=box)
+        self.curves_box.add_class("hpo-curves-box")
         # parallel coordinates (custom widget; needs its built front end)
         self.parcoords = None
         try:
@@ -478,40 +659,58 @@ class Dashboard(W.VBox):
             log.warning("parallel coordinates unavailable: %s", e)
 
     def _setup_param_chart(self) -> None:
+        """New scales, marks and brush for the picked parameter (the writer's job)."""
         name = self.param_picker.value
         p = self.base_space[name]
         ax = cd.param_axis(p)
-        xs = bq.LogScale() if ax["kind"] == "log" else bq.LinearScale()
-        ys = bq.LinearScale()
-        if ax["kind"] == "choice":
-            xs = bq.LinearScale(min=ax["min"], max=ax["max"])
+        lo, hi = float(ax["min"]), float(ax["max"])
+        if ax["kind"] == "log":
+            xs = bq.LogScale()
+            pad = (math.log10(hi) - math.log10(lo)) * 0.04
+            xs.min, xs.max = 10 ** (math.log10(lo) - pad), 10 ** (math.log10(hi) + pad)
         else:
-            xs.min, xs.max = float(ax["min"]), float(ax["max"])
-        xaxis = bq.Axis(scale=xs, label=name, num_ticks=5,
-                        tick_format=".0e" if ax["kind"] == "log" else ".3~g")
+            xs = bq.LinearScale()
+            pad = 0.0 if ax["kind"] == "choice" else (hi - lo) * 0.04
+            xs.min, xs.max = lo - pad, hi + pad
+        ys = bq.LinearScale(min=0.0, max=1.0)
         if ax["kind"] == "log":   # one tick per decade; d3's log ticks crowd at the top
-            lo, hi = math.floor(math.log10(ax["min"])), math.ceil(math.log10(ax["max"]))
-            step = max(1, (hi - lo) // 5)
-            xaxis.tick_values = np.array([10.0 ** k for k in range(lo, hi + 1, step)
-                                          if ax["min"] <= 10.0 ** k * 1.0000001
-                                          and 10.0 ** k <= ax["max"] * 1.0000001])
-        if ax["kind"] == "choice":
-            xaxis.tick_values = np.arange(len(ax["labels"]), dtype=float)
-            xaxis.tick_labels = {float(i): lab for i, lab in enumerate(ax["labels"])}
-        self.param_points = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys},
-                                       colors=[_POINT], default_size=14, opacities=[0.6])
-        brush = bq.interacts.BrushIntervalSelector(scale=xs, marks=[self.param_points],
-                                                   color="#d97706")
-        brush.observe(self._param_brushed, "brushing")
-        self.param_brush = brush
+            xaxis = bq.Axis(scale=xs, label=name, tick_format=".0e")
+            a, b = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+            step = max(1, (b - a) // 5)
+            xaxis.tick_values = np.array([10.0 ** k for k in range(a, b + 1, step)
+                                          if lo <= 10.0 ** k * 1.0000001
+                                          and 10.0 ** k <= hi * 1.0000001])
+        elif ax["kind"] == "choice":
+            xaxis = bq.Axis(scale=xs, label=name,
+                            tick_values=np.arange(len(ax["labels"]), dtype=float),
+                            tick_labels={float(i): lab for i, lab in enumerate(ax["labels"])})
+        elif ax["kind"] == "int":
+            xaxis = bq.Axis(scale=xs, label=name, tick_format="d",
+                            tick_values=cd.integer_ticks(lo, hi))
+        else:
+            xaxis = bq.Axis(scale=xs, label=name, tick_format=cd.tick_format(lo, hi),
+                            tick_values=cd.nice_ticks(lo, hi))
+        points = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys},
+                            colors=[_POINT], default_size=14, opacities=[0.6],
+                            selected_style={"opacity": 1.0, "fill": _SELECTED,
+                                            "stroke": "#7c2d12"},
+                            unselected_style={"opacity": 0.2})
+        brush = bq.interacts.BrushIntervalSelector(scale=xs, marks=[points], color=_SELECTED)
+        # bound to this parameter: a brush on the chart of the previous pick narrows that one
+        brush.observe(lambda change, name=name, brush=brush:
+                      self._param_brushed(change, name, brush), "brushing")
+        yaxis = bq.Axis(scale=ys, orientation="vertical", label=self.scan.metric,
+                        tick_format=".1f", label_offset="46px",
+                                  tick_values=cd.nice_ticks(0.0, 1.0))
         with self.param_fig.hold_sync():
-            self.param_fig.marks = [self.param_points]
-            self.param_fig.axes = [xaxis, bq.Axis(scale=ys, orientation="vertical",
-                                                  label=self.scan.metric, tick_format=".3g",
-                                                  label_offset="50px")]
+            self.param_fig.marks = [points]
+            self.param_fig.axes = [xaxis, yaxis]
             self.param_fig.interaction = brush
-            self.param_fig.title = f"{self.scan.metric} vs {name} (drag to narrow {name})"
-        self._now("param")
+            self.param_fig.title = f"{self.scan.metric} vs {name}"
+        self.param_points, self.param_brush, self._param_name = points, brush, name
+        self._param_scales = (xs, ys)
+        self._param_yaxis = yaxis
+        self._axes.pop("param_y", None)
 
     def _build_table(self) -> None:
         s = self.scan
@@ -525,67 +724,78 @@ class Dashboard(W.VBox):
         self.table.add_class("hpo-table")
         for w in (self.sort_by, self.sort_desc):
             w.observe(lambda _: self._now("table"), "value")
+        # one trial in full: parameters, error, and the output it printed (the notebook
+        # never shows a trial's output; this is where it is read)
+        self.trial_pick = W.BoundedIntText(value=0, min=0, max=10**9, description="trial #",
+                                           layout=W.Layout(width="170px"))
+        self.trial_pick.add_class("hpo-trial-pick")
+        self.trial_show = W.ToggleButton(value=False, description="show",
+                                         tooltip="parameters, error and captured output",
+                                         icon="file-text-o", layout=W.Layout(width="80px"))
+        self.trial_show.add_class("hpo-trial-show")
+        self.trial_out = W.HTML()
+        self.trial_out.add_class("hpo-trial-output")
+        for w in (self.trial_pick, self.trial_show):
+            w.observe(lambda _: self._now("trial_view"), "value")
         self.table_box = W.VBox([W.HBox([W.HTML("<b>Top trials</b>"), self.sort_by,
-                                         self.sort_desc]), self.table],
+                                         self.sort_desc],
+                                        layout=W.Layout(flex_flow="row wrap")),
+                                 self.table,
+                                 W.HBox([self.trial_pick, self.trial_show],
+                                        layout=W.Layout(flex_flow="row wrap")),
+                                 self.trial_out],
                                 layout=W.Layout(flex="1 1 320px", min_width="300px"))
         self.table_box.add_class("hpo-table-box")
 
-    # -- control callbacks ------------------------------------------------------------------
-    def _safely(self, fn: Any, *args: Any) -> None:
+    # -- control callbacks (kernel main thread: call the scan, mark dirty, write nothing) --
+    def _act(self, fn: Any, *args: Any) -> None:
         try:
             fn(*args)
-            self.message.value = ""
+            note = ""
         except Exception as e:  # noqa: BLE001 - show it, never raise into the front end
-            self.message.value = f"<span style='color:#dc2626'>{html.escape(str(e))}</span>"
-        self._mark("header")
-        self._wake.set()
+            note = f"<span style='color:#dc2626'>{html.escape(str(e))}</span>"
+        with self._lock:
+            self._note = note
+        self._now("header")
 
     def _click_start(self, _: Any) -> None:
-        self._safely(self.scan.start)
+        self._act(self.scan.start)
 
     def _click_pause(self, _: Any) -> None:
-        if self.scan.status == "paused":
-            self._safely(self.scan.resume)
-        else:
-            self._safely(self.scan.pause)
-        self._update_header()   # answer the click at once, not at the next redraw
+        self._act(self.scan.resume if self.scan.status == "paused" else self.scan.pause)
 
     def _pick_strategy(self, change: Any) -> None:
-        if change["new"] != self.scan.strategy.name:
-            self._safely(setattr, self.scan, "strategy", change["new"])
+        if not self._echo and change["new"] != self.scan.strategy.name:
+            self._act(setattr, self.scan, "strategy", change["new"])
 
     def _set_max_trials(self, change: Any) -> None:
         v = change["new"] or None
-        if v != self.scan.max_trials:
-            self._safely(setattr, self.scan, "max_trials", v)
+        if not self._echo and v != self.scan.max_trials:
+            self._act(setattr, self.scan, "max_trials", v)
 
-    def _param_brushed(self, change: Any) -> None:
-        if change["new"] or self.param_brush is None:
+    def _param_brushed(self, change: Any, name: str, brush: Any) -> None:
+        if change["new"]:
             return  # still dragging
-        sel = self.param_brush.selected
+        sel = brush.selected
         if sel is None or len(sel) != 2:
             return
         lo, hi = sorted(float(v) for v in sel)
-        self.space_editor.narrow_param(self.param_picker.value, lo, hi)
+        self.space_editor.narrow_param(name, lo, hi)
 
     def _parcoords_brushed(self, change: Any) -> None:
         old, new = change["old"] or {}, change["new"] or {}
         for name, rng in new.items():
             if name not in self.base_space or old.get(name) == rng:
                 continue
-            p = self.base_space[name]
-            if isinstance(p, Choice):
-                keep = [v for v in p.values if str(v) in {str(x) for x in rng}]
-                if keep:
-                    self.space_editor._set(self.scan.space.narrow(
-                        **{name: keep if len(keep) > 1 else keep[0]}))
+            if isinstance(self.base_space[name], Choice):
+                self.space_editor.narrow_choice(name, rng)
             else:
                 self.space_editor.narrow_param(name, float(rng[0]), float(rng[1]))
         for name in old:
             if name not in new and name in self.base_space:
                 self.space_editor.restore_param(name)
 
-    # -- events (scan threads) --------------------------------------------------------------
+    # -- events (scan threads: record, mark dirty, wake the writer) ----------------------------
     def _take(self, t: Any) -> None:
         if t.status == "running":
             self._running[t.id] = t
@@ -605,10 +815,6 @@ class Dashboard(W.VBox):
             self.series.append(t.id, float(t.value), coords)
             self._pending.append((t.id, coords, float(t.value)))
 
-    def _mark(self, *parts: str) -> None:
-        with self._lock:
-            self._dirty.update(parts)
-
     def _on_event(self, event: ScanEvent) -> None:
         t0 = time.thread_time()
         kind = event.kind
@@ -617,22 +823,32 @@ class Dashboard(W.VBox):
                 self._take(event.trial)
                 self._live_curves.pop(event.trial.id, None)
                 self._dirty.update(("header", "history", "param", "curves", "table",
-                                    "parcoords"))
+                                    "parcoords", "trial_view"))
             elif kind == "trial_reported" and event.trial is not None:
                 self._live_curves.setdefault(event.trial.id, []).append(
                     (float(event.step), float(event.value)))  # type: ignore[arg-type]
                 self._dirty.add("curves")
             elif kind == "trial_started" and event.trial is not None:
                 self._take(event.trial)
-                self._dirty.add("header")
+                self._dirty.update(("header", "curves"))
             elif kind == "space":
                 self._dirty.add("space")
-            else:   # status changes, and evaluate() adding columns to trials
+            else:   # status changes, max_trials, and evaluate() adding columns to trials
                 self._dirty.update(("header", "table"))
             self.stats["events"] += 1
         self._wake.set()
         self.stats["listener_s"] += time.thread_time() - t0
 
+    def _now(self, *parts: str) -> None:
+        """The user asked for ``parts`` (a click, a pick, a sort): draw them at once."""
+        with self._lock:
+            self._dirty.update(parts)
+            self._urgent = True               # no coalescing wait for this redraw...
+            if _CHART_PARTS.intersection(parts) or "param_setup" in parts:
+                self._force = True            # ...and charts now only when asked for
+        self._wake.set()
+
+    # -- the writer ---------------------------------------------------------------------------
     def _refresher(self) -> None:
         last = 0.0
         while not self._closed:
@@ -645,8 +861,10 @@ class Dashboard(W.VBox):
             self._wake.wait(timeout)
             if self._closed:
                 return
+            with self._lock:
+                urgent, self._urgent = self._urgent, False
             wait = self.min_interval - (time.monotonic() - last)
-            if wait > 0:
+            if wait > 0 and not urgent:
                 time.sleep(wait)   # coalesce a burst of events into one redraw
             self._wake.clear()
             last = time.monotonic()
@@ -655,21 +873,17 @@ class Dashboard(W.VBox):
             except Exception:
                 log.exception("dashboard refresh failed")
 
-    def _now(self, *parts: str) -> None:
-        """A user asked for ``parts`` (picked a parameter, a sort): draw them at once."""
-        with self._lock:
-            self._dirty.update(parts)
-            self._force = True
-        self._wake.set()
-
-    # -- drawing --------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Redraw what changed since the last redraw (called by the refresher thread).
+        """Redraw what changed since the last redraw (the refresher thread calls this).
 
         The header follows at up to ``max_fps``; the charts at most once every
         ``chart_interval`` seconds: a browser redraws an SVG scatter far more slowly than
         a label, and a page busy redrawing cannot answer the user's clicks.
         """
+        with self._echo.writing():
+            self._refresh()
+
+    def _refresh(self) -> None:
         t0 = time.thread_time()
         now = time.monotonic()
         with self._lock:
@@ -691,33 +905,29 @@ class Dashboard(W.VBox):
                 self._dirty |= dirty & _CHART_PARTS
                 dirty -= _CHART_PARTS
             live = {k: list(v) for k, v in self._live_curves.items()}
+            note = self._note
         every = "all" in dirty
-        if every or "header" in dirty:
-            self._update_header()
+        if every or "header" in dirty or "note" in dirty:
+            self._update_header(note)
+        if every or "space" in dirty or "note" in dirty:
+            self.space_editor.show_note()
+        if (every or "param_setup" in dirty) and self._param_name != self.param_picker.value \
+                and self.param_picker.value is not None:
+            self._setup_param_chart()
+            dirty.add("param")
         if every or "space" in dirty:
             self.space_editor.show(self.scan.space)
+            self._show_param_brush()
         if every or "history" in dirty:
-            info = cd.history_info(self.series, self.scan.minimize)
-            with self.hist_points.hold_sync():
-                self.hist_points.x, self.hist_points.y = info["x"], info["y"]
-            with self.hist_best.hold_sync():
-                self.hist_best.x, self.hist_best.y = info["best_x"], info["best_y"]
+            self._draw_history()
         if (every or "param" in dirty) and self.param_points is not None:
-            info = cd.param_info(self.series, self.param_picker.value, self.scan.minimize)
-            with self.param_points.hold_sync():
-                self.param_points.x, self.param_points.y = info["x"], info["y"]
+            self._draw_param()
         if every or "curves" in dirty:
-            with self._lock:
-                running = list(self._running.values())
-                top = list(self._top)
-            info = cd.curves_info(running, top, live, self.scan.minimize)
-            colors = ["#f58518" if k == "running" else "#4c78a8" for k in info["kinds"]]
-            with self.curves.hold_sync():
-                self.curves.x, self.curves.y = info["x"], info["y"]
-                self.curves.colors = colors or ["#4c78a8"]
-                self.curves.labels = info["labels"]
+            self._draw_curves(live)
         if every or "table" in dirty:
             self._update_table()
+        if every or "trial_view" in dirty:
+            self._update_trial_view()
         if self.parcoords is not None and pending and not every and charts_due:
             ids = np.array([p[0] for p in pending], dtype=np.int64)
             vals = np.array([p[1] for p in pending], dtype=float).reshape(len(pending), -1)
@@ -727,49 +937,167 @@ class Dashboard(W.VBox):
         self.stats["refreshes"] += 1
         self.stats["refresh_s"] += time.thread_time() - t0
 
-    def _update_header(self) -> None:
+    def _set_axis(self, key: str, axis: Any, scale: Any, lo: float, hi: float,
+                  integer: bool = False) -> None:
+        """Domain, ticks and format of one axis; traits are sent only when they change."""
+        # explicit ticks: bqplot spaces ``num_ticks`` evenly over the domain (ticks at
+        # -9, 16, 40...), and its own guesses mix formats
+        if integer:
+            spec: tuple[Any, ...] = (lo, hi, "d", tuple(cd.integer_ticks(lo, hi)))
+        else:
+            spec = (lo, hi, cd.tick_format(lo, hi), tuple(cd.nice_ticks(lo, hi)))
+        if self._axes.get(key) == spec:
+            return
+        self._axes[key] = spec
+        with scale.hold_sync():
+            scale.min, scale.max = float(lo), float(hi)
+        with axis.hold_sync():
+            axis.tick_format = spec[2]
+            axis.tick_values = np.asarray(spec[3], dtype=float)
+
+    def _draw_history(self) -> None:
+        info = cd.history_info(self.series, self.scan.minimize)
+        n = int(info["n"])
+        if n:
+            ids = self.series.ids
+            x_lo, x_hi = float(ids.min()) - 0.5, float(ids.max()) + 0.5
+            self._set_axis("hist_x", self.hist_xaxis, self.hist_points.scales["x"],
+                           x_lo, max(x_hi, x_lo + 1), integer=True)
+            y_lo, y_hi = cd.value_domain(info["y"])
+            self._set_axis("hist_y", self.hist_yaxis, self.hist_points.scales["y"], y_lo, y_hi)
+        with self.hist_points.hold_sync():
+            self.hist_points.x, self.hist_points.y = info["x"], info["y"]
+        with self.hist_best.hold_sync():
+            self.hist_best.x, self.hist_best.y = info["best_x"], info["best_y"]
+        caption = (_swatch(_POINT, "a finished trial", "●") + " &nbsp; "
+                   + _swatch(_BEST, "best so far") if n else
+                   "<i>no finished trial yet: a dot per trial appears here</i>")
+        if self.hist_caption.value != caption:
+            self.hist_caption.value = caption
+
+    def _draw_param(self) -> None:
+        name = self._param_name
+        info = cd.param_info(self.series, name, self.scan.minimize)
+        assert self._param_scales is not None and self.param_points is not None
+        if len(info["y"]):
+            lo, hi = cd.value_domain(info["y"])
+            self._set_axis("param_y", self._param_yaxis, self._param_scales[1], lo, hi)
+        with self.param_points.hold_sync():
+            self.param_points.x, self.param_points.y = info["x"], info["y"]
+        caption = (f"drag across the chart to narrow <b>{html.escape(str(name))}</b> "
+                   "(applies to new trials)" if len(info["y"]) else
+                   "<i>no finished trial yet</i>")
+        if self.param_caption.value != caption:
+            self.param_caption.value = caption
+
+    def _show_param_brush(self) -> None:
+        """The param chart's brush shows the picked parameter's range in the scan's space."""
+        name, brush = self._param_name, self.param_brush
+        if brush is None or name is None or name not in self.scan.space:
+            return
+        p, base = self.scan.space[name], self.base_space[name]
+        sel: Any = None
+        if p != base:
+            if isinstance(base, Choice) and isinstance(p, Choice | Fixed):
+                kept = [i for i, v in enumerate(base.values) if p.contains(v)]
+                sel = [min(kept) - 0.4, max(kept) + 0.4] if kept else None
+            elif isinstance(p, Float | Int):
+                sel = [float(p.low), float(p.high)]
+        cur = brush.selected
+        same = (sel is None and (cur is None or len(cur) == 0)) or (
+            sel is not None and cur is not None and len(cur) == 2
+            and np.allclose(np.asarray(cur, dtype=float), sel, rtol=1e-9))
+        if not same:
+            brush.selected = None if sel is None else np.array(sel, dtype=float)
+
+    def _draw_curves(self, live: dict[int, list[tuple[float, float]]]) -> None:
+        with self._lock:
+            running = list(self._running.values())
+            top = list(self._top)
+        info = cd.curves_info(running, top, live, self.scan.minimize)
+        colors = [_RUNNING if k == "running" else _POINT for k in info["kinds"]]
+        x, y = info["x"], info["y"]
+        if x.size:
+            fx, fy = x[np.isfinite(x)], y[np.isfinite(y)]
+            lo, hi = (float(fx.min()), float(fx.max())) if fx.size else (0.0, 1.0)
+            whole = bool(fx.size) and bool(np.all(fx == np.round(fx)))
+            self._set_axis("curves_x", self.curves_xaxis, self.curves.scales["x"],
+                           lo, max(hi, lo + 1), integer=whole)
+            ylo, yhi = cd.value_domain(fy)
+            self._set_axis("curves_y", self.curves_yaxis, self.curves.scales["y"], ylo, yhi)
+        with self.curves.hold_sync():
+            self.curves.x, self.curves.y = x, y
+            self.curves.colors = colors or [_POINT]
+            self.curves.labels = info["labels"]
+        if info["labels"]:
+            caption = " &nbsp; ".join(
+                _swatch(_RUNNING if k == "running" else _POINT,
+                        lab if k == "running" else f"{lab} (best finished)")
+                for lab, k in zip(info["labels"], info["kinds"], strict=True))
+        elif self.scan.n_done:
+            caption = ("<i>no learning curves: they appear when the objective calls "
+                       "<code style='font-size:inherit'>trial.report(step, value)</code></i>")
+        else:
+            caption = "<i>no data yet: running trials' reports appear here</i>"
+        if self.curves_caption.value != caption:
+            self.curves_caption.value = caption
+
+    def _update_header(self, note: str = "") -> None:
         s = self.scan
         info = cd.progress_info(s)
-        color = _STATUS_COLORS.get(info["status"], "#6b7280")
-        self.title.value = (f"<b style='font-size:1.15em'>{html.escape(s.name)}</b>"
-                            f"&nbsp;<span style='opacity:.7'>{html.escape(s.strategy.name)}, "
-                            f"{s.mode} {html.escape(s.metric)}</span>&nbsp;")
-        self.status.value = (f"<span style='background:{color};color:white;border-radius:8px;"
-                             f"padding:1px 8px'>{info['status']}</span>&nbsp;")
-        with self.progress.hold_sync():
-            self.progress.max = max(int(info["total"]), 1)
-            self.progress.value = min(info["done"], self.progress.max)
-            self.progress.bar_style = {"failed": "danger", "finished": "success"}.get(
-                info["status"], "info")
-        self.progress_text.value = (
-            f"&nbsp;{info['done']}/{s.max_trials if s.max_trials else '∞'} done · "
-            f"{info['failed']} failed · {info['pruned']} pruned · {info['running']} running · "
-            f"{cd.format_seconds(info['elapsed'])} elapsed · ETA "
-            f"{cd.format_seconds(info['eta'])}")
+        st = info["status"]
+        color = _STATUS_COLORS.get(st, "#6b7280")
+        title = (f"<b style='font-size:1.1em'>{html.escape(s.name)}</b>"
+                 f"&nbsp;<span style='opacity:.7'>{html.escape(s.strategy.name)}, "
+                 f"{s.mode} {html.escape(s.metric)}</span>")
+        status = (f"<span style='background:{color};color:white;border-radius:8px;"
+                  f"padding:1px 8px'>{st}</span>&nbsp;")
+        progress_text = (f"<b>{info['done']}/{s.max_trials if s.max_trials else '∞'}</b> done"
+                         + (f" · {info['running']} running" if info["running"] else "")
+                         + "&nbsp;")
+        details = (f"&nbsp;{info['failed']} failed · {info['pruned']} pruned · "
+                   f"{cd.format_seconds(info['elapsed'])} elapsed · ETA "
+                   f"{cd.format_seconds(info['eta'])}")
         if info["best_value"] is None:
-            self.best_html.value = "&nbsp;no finished trial yet"
+            best = "no finished trial yet"
         else:
             params = ", ".join(f"{k}={html.escape(_fmt(v))}"
                                for k, v in info["best_params"].items())
-            self.best_html.value = (f"&nbsp;best {html.escape(s.metric)} <b>"
-                                    f"{_fmt(info['best_value'])}</b> (#{info['best_id']}): "
-                                    f"<span style='opacity:.8'>{params}</span>")
+            best = (f"best <b>{_fmt(info['best_value'])}</b> (#{info['best_id']})")
+            details += f"<br>&nbsp;best: <span style='opacity:.8'>{params}</span>"
+        msgs = [note] if note else []
+        runner = getattr(s, "runner_note", None)
+        if runner:
+            msgs.append(f"<span style='opacity:.8'>⏳ {html.escape(str(runner))}</span>")
         msg = info["message"]
-        if info["status"] in ("finished", "failed") and msg:
-            self.message.value = f"<span style='opacity:.8'>{html.escape(msg)}</span>"
-        st = info["status"]
-        active = st in ("running", "paused", "stopping")
         full = s.max_trials is not None and info["done"] >= s.max_trials
-        self.start_btn.disabled = active or s.objective is None or full
-        self.start_btn.tooltip = ("raise max trials to continue" if full and not active
-                                  else "start or continue the scan")
-        self.start_btn.description = "Start" if not s.trials else "Continue"
-        self.pause_btn.disabled = st not in ("running", "paused")
-        self.pause_btn.description = "Resume" if st == "paused" else "Pause"
-        self.pause_btn.icon = "play" if st == "paused" else "pause"
+        if st in ("finished", "failed", "stopped") and msg and not (
+                msg.startswith("max_trials") and not full):   # stale once max is raised
+            msgs.append(f"<span style='opacity:.8'>{html.escape(msg)}</span>")
+        active = st in ("running", "paused", "stopping")
+        for w, v in ((self.title, title), (self.status, status),
+                     (self.progress_text, progress_text), (self.best_html, best),
+                     (self.details, details), (self.message, " · ".join(msgs))):
+            if w.value != v:
+                w.value = v
+        with self.progress.hold_sync():
+            self.progress.max = max(int(info["total"]), 1)
+            self.progress.value = min(info["done"], self.progress.max)
+            self.progress.bar_style = {"failed": "danger", "finished": "success"}.get(st, "info")
+        with self.start_btn.hold_sync():
+            self.start_btn.disabled = active or s.objective is None or full
+            self.start_btn.tooltip = ("raise max trials to continue" if full and not active
+                                      else "start or continue the scan")
+            self.start_btn.description = "Start" if not s.trials else "Continue"
+        with self.pause_btn.hold_sync():
+            self.pause_btn.disabled = st not in ("running", "paused")
+            self.pause_btn.description = "Resume" if st == "paused" else "Pause"
+            self.pause_btn.icon = "play" if st == "paused" else "pause"
         self.stop_btn.disabled = st not in ("running", "paused")
         if self.strategy.value != s.strategy.name and s.strategy.name in self.strategy.options:
             self.strategy.value = s.strategy.name
+        if self.max_trials.value != (s.max_trials or 0):   # set from code: show it
+            self.max_trials.value = s.max_trials or 0
 
     def _update_table(self) -> None:
         s = self.scan
@@ -798,9 +1126,21 @@ class Dashboard(W.VBox):
                 f"{html.escape(_fmt(r.get(c)) if c != 'duration' else cd.format_seconds(r.get(c)) if (r.get(c) or 0) >= 1 else _fmt(r.get(c)))}</td>"  # noqa: E501
                 for c in cols)
             body.append(f"<tr{style}>{cells}</tr>")
-        self.table.value = (f"<table style='border-collapse:collapse;font-size:12px'>"
-                            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
-                            "</table>" if rows else "<i>no finished trial yet</i>")
+        value = (f"<table style='border-collapse:collapse;font-size:12px'>"
+                 f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody>"
+                 "</table>" if rows else "<i>no finished trial yet</i>")
+        if self.table.value != value:
+            self.table.value = value
+
+    def _update_trial_view(self) -> None:
+        if not self.trial_show.value:
+            value = ("<span class='hpo-caption'>pick a trial number and press <b>show</b> "
+                     "for its parameters, error and captured output</span>")
+        else:
+            t = self.scan.trial(int(self.trial_pick.value))
+            value = _trial_html(t, self.scan.metric, int(self.trial_pick.value))
+        if self.trial_out.value != value:
+            self.trial_out.value = value
 
     def close(self) -> None:
         """Stop listening to the scan and close the widgets (the scan goes on)."""
@@ -815,3 +1155,32 @@ class Dashboard(W.VBox):
         for w in (self.history_fig, self.param_fig, self.curves_fig, self.parcoords):
             if w is not None:
                 w.close()
+
+
+#: Most characters of a trial's captured output shown (its end, where errors are).
+OUTPUT_CHARS = 20_000
+
+
+def _trial_html(t: Any, metric: str, wanted: int) -> str:
+    """One trial in full for the trial view: status, score, parameters, error, output."""
+    if t is None:
+        return f"<i>no trial #{wanted} (yet)</i>"
+    params = ", ".join(f"{html.escape(str(k))}={html.escape(_fmt(v))}"
+                       for k, v in t.params.items())
+    parts = [f"<b>#{t.id}</b> {html.escape(t.status)}"
+             + (f" · {html.escape(metric)} <b>{_fmt(t.value)}</b>" if t.value is not None
+                else "")
+             + (f" · {cd.format_seconds(t.duration)}" if t.duration else "")
+             + f"<br><span style='opacity:.8'>{params}</span>"]
+    if t.error:
+        parts.append(f"<div style='color:#dc2626'>{html.escape(str(t.error))}</div>")
+    outputs = [(k, t.metrics.get(k)) for k in ("stdout", "stderr")
+               if isinstance(t.metrics.get(k), str) and t.metrics.get(k)]
+    for key, text in outputs:
+        cut = text[-OUTPUT_CHARS:]
+        more = f"(last {OUTPUT_CHARS:,} of {len(text):,} characters) " if len(text) > len(cut) \
+            else ""
+        parts.append(f"<div>{key} {more}</div><pre>{html.escape(cut)}</pre>")
+    if not outputs:
+        parts.append("<div style='opacity:.7'>no captured output</div>")
+    return "".join(parts)

@@ -91,6 +91,10 @@ class LabServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def notebook7_url(self, path: str) -> str:
+        """Notebook 7's page for a notebook (the ``notebook`` package, same server)."""
+        return f"{self.url}/notebooks/{path}?token={self.token}"
+
     def lab_url(self, path: str = "") -> str:
         # the token in the query string makes the server set an auth cookie;
         # `reset` starts from an empty workspace
@@ -142,8 +146,10 @@ class LabServer:
                 self.proc.wait(5)
 
 
-def start_lab(base: Path, ready_timeout: float = 120) -> LabServer:
-    """Start ``jupyter lab`` headless in ``base`` (a fresh, empty folder)."""
+def start_lab(base: Path, ready_timeout: float = 120, extra_args: tuple[str, ...] = ()
+              ) -> LabServer:
+    """Start ``jupyter lab`` headless in ``base`` (a fresh, empty folder; the server's
+    root is ``base/root``); ``extra_args`` are added to its command line."""
     root = base / "root"
     root.mkdir(parents=True, exist_ok=True)
     settings_dir = base / "lab-settings"
@@ -190,7 +196,10 @@ def start_lab(base: Path, ready_timeout: float = 120) -> LabServer:
         "--ServerApp.terminals_enabled=False",
         "--LanguageServerManager.autodetect=False",
         "--LabApp.news_url=None",
+        *extra_args,
         "--LabApp.expose_app_in_browser=True",  # window.jupyterapp for the helpers below
+        # the same in Notebook 7 (/notebooks/...), served by this server when installed
+        "--JupyterNotebookApp.expose_app_in_browser=True",
     ]
     log_path = base / "jupyter-lab.log"
     t0 = time.time()
@@ -268,9 +277,20 @@ def kernel_status(page) -> str | None:
     return page.evaluate(KERNEL_STATUS_JS)
 
 
+def start_all_cells(page) -> None:
+    """Start running every cell and return at once (the command's promise is not awaited:
+    it settles only when the last cell has run)."""
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+
+
 def run_all_cells(page, timeout: float = 120_000) -> None:
     """Run every cell through the command API; returns when each has a prompt number."""
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    wait_all_cells_ran(page, timeout)
+
+
+def wait_all_cells_ran(page, timeout: float = 120_000) -> None:
+    """Wait until every cell of the notebook has a prompt number."""
     page.wait_for_function(
         """() => { const ps = [...document.querySelectorAll(
                 '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt')];
