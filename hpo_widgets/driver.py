@@ -277,7 +277,7 @@ class Driver:
 
     def _observe_starts(self, now: float) -> None:
         for slot in self._slots.values():
-            if slot.started is None and (slot.fut.running() or slot.fut.done()):
+            if slot.started is None and _has_started(slot.fut):
                 slot.started = now
 
     def _timeouts(self, caps: Any) -> int:
@@ -422,6 +422,13 @@ class Driver:
                 log.exception("scan %r: pruner.complete raised", self.plan.options.name)
         self.emit("trial_finished", trial=ended)
         return ended
+
+
+def _has_started(fut: Any) -> bool:
+    """Whether a future's task runs (or ran). One that cannot say (a Dask future: the
+    cluster has exactly its declared slots) counts as started when submitted."""
+    running = getattr(fut, "running", None)
+    return True if running is None else bool(running() or fut.done())
 
 
 def rescore(t: Trial, metric: str) -> Trial:

@@ -39,8 +39,14 @@ from .outcome import as_number as _as_number
 from .outcome import plain_metric as _plain_metric
 from .outcome import run_trial, takes_trial
 from .pruning import Pruner, make_pruner
-from .runners import (TrialRunner, capabilities, default_slots_cap, is_dask_client,
-                      make_runner, refuse_pruner)
+from .runners import (
+    TrialRunner,
+    capabilities,
+    default_slots_cap,
+    is_dask_client,
+    make_runner,
+    refuse_pruner,
+)
 from .space import Space
 from .store import ScanLocked, Store, StoreCorrupt, list_stored, lock_held, scan_dir
 from .strategies import Strategy, make_strategy
