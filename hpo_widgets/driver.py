@@ -151,6 +151,7 @@ class Driver:
         self.note: str | None = None
         self._slots: dict[int, _Slot] = {}
         self._held: dict[int, Any] = {}   # timed out, but the runner cannot free the slot
+        self._session = uuid.uuid4().hex[:8]   # task keys unique across sessions (Dask)
         self.thread = threading.Thread(target=self._run, daemon=True,
                                        name=f"hpo-driver-{plan.options.name}")
 
@@ -376,7 +377,7 @@ class Driver:
         self.emit("trial_started", trial=trial)
         fut = self.runner.submit_trial(
             self.objective, params, handle, self.pass_trial,
-            key=f"hpo-{self.plan.options.name}-{tid}-{uuid.uuid4().hex[:8]}")
+            key=f"hpo-{self.plan.options.name}-{tid}-{self._session}")
         self._slots[tid] = _Slot(trial, handle, fut)
         fut.add_done_callback(lambda f, tid=tid: self.control.inbox.put(("done", tid)))
 
