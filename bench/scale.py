@@ -80,8 +80,9 @@ def child_ours(n: int, root: str) -> dict:
 
 
 def child_reopen(path: str, dashboard: bool) -> dict:
-    import hpo_widgets as hw
     import pandas  # noqa: F401
+
+    import hpo_widgets as hw
 
     t0 = time.perf_counter()
     scan = hw.load(path)

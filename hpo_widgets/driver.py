@@ -45,58 +45,110 @@ class TrialBook:
     def __init__(self, lock: threading.RLock, minimize: bool) -> None:
         self.lock = lock
         self.minimize = minimize
-        self.trials: dict[int, Trial] = {}
-        self.history: list[Trial] = []   # ended trials in the order they ended
-        self.counts: dict[str, int] = dict.fromkeys(_COUNTED, 0)
-        self.best: Trial | None = None
+        self._trials: dict[int, Trial] = {}
+        self._history: list[Trial] = []   # ended trials in the order they ended
+        self._counts: dict[str, int] = dict.fromkeys(_COUNTED, 0)
+        self._best: Trial | None = None
+        self._loader: Callable[[], list[Trial]] | None = None
+        self._summary: tuple[dict[str, int], int, Trial | None] | None = None
+
+    # A stored scan opened for viewing defers building its Trial objects until someone
+    # needs them: counts, n_done and best come from a summary the store computed.
+    def defer(self, loader: Callable[[], list[Trial]], counts: dict[str, int],
+              best: Trial | None) -> None:
+        with self.lock:
+            full = dict.fromkeys(_COUNTED, 0)
+            full.update(counts)
+            n_done = sum(full.get(k, 0) for k in ("finished", "failed", "pruned"))
+            self._loader, self._summary = loader, (full, n_done, best)
+
+    @property
+    def deferred(self) -> bool:
+        return self._loader is not None
+
+    def ensure(self) -> None:
+        """Build the Trial objects now if they were deferred."""
+        if self._loader is None:
+            return
+        with self.lock:
+            loader = self._loader
+            if loader is not None:
+                self.reset(loader())
+
+    @property
+    def trials(self) -> dict[int, Trial]:
+        self.ensure()
+        return self._trials
+
+    @property
+    def history(self) -> list[Trial]:
+        self.ensure()
+        return self._history
+
+    @property
+    def counts(self) -> dict[str, int]:
+        s = self._summary
+        return s[0] if s is not None and self._loader is not None else self._counts
+
+    @property
+    def n_done(self) -> int:
+        s = self._summary
+        return s[1] if s is not None and self._loader is not None else len(self._history)
+
+    @property
+    def best(self) -> Trial | None:
+        s = self._summary
+        return s[2] if s is not None and self._loader is not None else self._best
 
     def _better(self, t: Trial) -> bool:
-        b = self.best
+        b = self._best
         return b is None or (t.value < b.value if self.minimize  # type: ignore[operator]
                              else t.value > b.value)  # type: ignore[operator]
 
     def put(self, t: Trial) -> None:
+        self.ensure()
         with self.lock:
-            old = self.trials.get(t.id)
+            old = self._trials.get(t.id)
             if old is not None:
-                self.counts[old.status] -= 1
-            self.counts[t.status] = self.counts.get(t.status, 0) + 1
-            self.trials[t.id] = t
+                self._counts[old.status] -= 1
+            self._counts[t.status] = self._counts.get(t.status, 0) + 1
+            self._trials[t.id] = t
             if t.done and (old is None or not old.done):
-                self.history.append(t)
+                self._history.append(t)
             elif old is not None and old.done and t.done:
                 # an ended trial updated (e.g. evaluate() added metrics): same place
-                for i in range(len(self.history) - 1, -1, -1):
-                    if self.history[i].id == t.id:
-                        self.history[i] = t
+                for i in range(len(self._history) - 1, -1, -1):
+                    if self._history[i].id == t.id:
+                        self._history[i] = t
                         break
             if t.status == "finished" and t.value is not None and self._better(t):
-                self.best = t
-            elif self.best is not None and self.best.id == t.id:
+                self._best = t
+            elif self._best is not None and self._best.id == t.id:
                 self._rebest()
 
     def reset(self, trials: list[Trial]) -> None:
         """Replace everything with ``trials`` (as read from the store, by id)."""
         with self.lock:
-            self.trials = {t.id: t for t in trials}
+            self._loader = self._summary = None
+            self._trials = {t.id: t for t in trials}
             ended = [t for t in trials if t.done]
             ended.sort(key=lambda t: (t.finished is None, t.finished or 0.0, t.id))
-            self.history = ended
+            self._history = ended
             self.recount()
             self._rebest()
 
     def _rebest(self) -> None:
-        self.best = None
-        for t in self.history:
+        self._best = None
+        for t in self._history:
             if t.status == "finished" and t.value is not None and self._better(t):
-                self.best = t
+                self._best = t
 
     def recount(self) -> None:
         with self.lock:
             counts = dict.fromkeys(_COUNTED, 0)
-            for t in self.trials.values():
+            for t in self._trials.values():
                 counts[t.status] = counts.get(t.status, 0) + 1
-            self.counts = counts
+            self._counts = counts
 
     def running(self) -> list[Trial]:
         with self.lock:
@@ -190,7 +242,7 @@ class Driver:
                 out_of_time = (opts.time_limit is not None
                                and now - session_start >= opts.time_limit)
                 max_trials = self.plan.max_trials
-                n_done = len(self.book.history)
+                n_done = self.book.n_done
                 full = max_trials is not None and n_done >= max_trials
                 launching = not (stopping or paused or exhausted or out_of_time
                                  or failures_in_row >= opts.max_consecutive_failures)

@@ -199,13 +199,28 @@ class Scan:
             return
         with Store.reader(self.path) as s:
             meta = s.meta()
-            stored = s.trials()
-            skipped = list(s.skipped)
             locked = s.is_locked()
+            if viewing:
+                # counts and best from SQLite; Trial objects only when someone asks
+                skipped = s.invalid_rows()
+                counts, best_id = s.summary(self.metric, self.minimize)
+                best = None if best_id is None else s.trial(best_id)
+                if not locked and counts.get("running"):
+                    counts["interrupted"] = counts.get("interrupted", 0) + counts["running"]
+                    counts["running"] = 0
+            else:
+                stored = s.trials()
+                skipped = list(s.skipped)
         self._stored_meta = meta
-        self._take_stored(stored, skipped, interrupted=not locked)
+        if viewing:
+            self._book.defer(lambda: self._load_all(interrupted=not locked), counts,
+                             None if best is None else rescore(best, self.metric))
+            self._warn_skipped(skipped)
+            done = self._book.n_done
+        else:
+            self._take_stored(stored, skipped, interrupted=not locked)
+            done = sum(1 for t in stored if t.done)
         self._elapsed_before = float(meta.get("elapsed", 0.0) or 0.0)
-        done = sum(1 for t in stored if t.done)
         if viewing:
             status = meta.get("status", "idle")
             message = str(meta.get("message", ""))
@@ -219,10 +234,9 @@ class Scan:
             self._control.message = f"continued from {self.path} ({done} trials stored)"
             log.info("scan %r: %s", self.name, self._control.message)
 
-    def _take_stored(self, stored: list[Trial], skipped: list[tuple[int, str]],
-                     interrupted: bool) -> None:
-        """Make the stored rows this scan's trials (rows left running by a process that
-        is gone count as interrupted)."""
+    def _stored_trials(self, stored: list[Trial], interrupted: bool) -> list[Trial]:
+        """The stored rows as this scan's trials (rows left running by a process that is
+        gone count as interrupted; values under this scan's metric)."""
         metric = self.metric
         out = []
         for t in stored:
@@ -230,7 +244,18 @@ class Scan:
                 t = t.replace(status="interrupted",
                               error="the process running this trial ended before it finished")
             out.append(rescore(t, metric))
-        self._book.reset(out)
+        return out
+
+    def _load_all(self, interrupted: bool) -> list[Trial]:
+        with Store.reader(self.path) as s:
+            return self._stored_trials(s.trials(), interrupted)
+
+    def _take_stored(self, stored: list[Trial], skipped: list[tuple[int, str]],
+                     interrupted: bool) -> None:
+        self._book.reset(self._stored_trials(stored, interrupted))
+        self._warn_skipped(skipped)
+
+    def _warn_skipped(self, skipped: list[tuple[int, str]]) -> None:
         self.skipped_trials = skipped
         if skipped:
             ids = [i for i, _ in skipped]
@@ -389,7 +414,7 @@ class Scan:
     @property
     def n_done(self) -> int:
         """Trials that count toward ``max_trials`` (finished, failed, pruned)."""
-        return len(self._book.history)
+        return self._book.n_done
 
     @property
     def counts(self) -> dict[str, int]:
@@ -429,6 +454,8 @@ class Scan:
         Classes and functions show as their names (``Adam``, ``relu``)."""
         import pandas as pd
 
+        if self._book.deferred:
+            return self._stored_results()
         trials = self.trials
         param_names = list(self._space)
         metric = self.metric
@@ -472,6 +499,46 @@ class Scan:
         df[metric] = pd.to_numeric(df[metric], errors="coerce")
         df["duration"] = pd.to_numeric(df["duration"], errors="coerce")
         return df
+
+    def _stored_results(self) -> Any:
+        """``results`` of a scan opened for viewing, straight from SQLite (no Trial
+        objects): the same frame the live path builds."""
+        import pandas as pd
+
+        param_names = list(self._space)
+        metric = self.metric
+        with Store.reader(self.path) as s:
+            stored_metrics = s.metric_names()
+            metric_names = [metric, *(m for m in stored_metrics
+                                      if m != metric and m not in param_names)]
+            rows = s.columns(param_names, metric_names)
+            locked = s.is_locked()
+        names = ["trial", "status", *param_names, *metric_names, "_value", "started",
+                 "_finished", "error"]
+        df = pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
+        df = df.set_index("trial")
+        for p in param_names:
+            col = df[p]
+            param = self._space[p]
+            choices = list(getattr(param, "values", None) or [getattr(param, "value", None)])
+            if choices and all(isinstance(c, bool) for c in choices):
+                df[p] = col.map(lambda v: v if v is None else bool(v))
+            elif (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)) and \
+                    col.astype("str").str.startswith('{"$').any():
+                df[p] = col.map(_stored_label)
+        if not locked:
+            df.loc[df["status"] == "running", "status"] = "interrupted"
+        m = pd.to_numeric(df[metric], errors="coerce")
+        unscored = (df["status"] == "finished") & m.isna()
+        if unscored.any():
+            df.loc[unscored, "status"] = "failed"
+            df.loc[unscored, "error"] = f"stored trial has no metric {metric!r}"
+        pruned = (df["status"] == "pruned") & m.isna()
+        m[pruned] = df.loc[pruned, "_value"]
+        df[metric] = m
+        df["duration"] = pd.to_numeric(df["_finished"] - df["started"], errors="coerce")
+        df["started"] = pd.to_datetime(df["started"].astype("float64"), unit="s")
+        return df[[*param_names, *metric_names, "status", "started", "duration", "error"]]
 
     # -- listeners -----------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[ScanEvent], Any]) -> Callable[[ScanEvent], Any]:
@@ -734,6 +801,16 @@ def load(path: str | os.PathLike[str], objective: Callable[..., Any] | None = No
     if meta.get("kind"):
         scan._stored_meta.setdefault("kind", meta["kind"])
     return scan
+
+
+def _stored_label(v: Any) -> Any:
+    """A stored parameter value as ``results`` shows it (an encoded class -> its name)."""
+    if isinstance(v, str) and v.startswith('{"$'):
+        import json
+
+        with contextlib.suppress(Exception):
+            return values.label(values.decode(json.loads(v)))
+    return v
 
 
 def _param(d: dict[str, Any]) -> Any:

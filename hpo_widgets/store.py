@@ -47,6 +47,16 @@ SCHEMA_VERSION = 1
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _COLUMNS = ("id, status, params, metrics, value, started, finished, error, traceback, "
             "curve, worker")
+# a row whose JSON decodes into what a Trial holds (checked by SQLite, in C)
+_VALID = ("(json_valid(params) AND json_type(params) = 'object' AND (metrics IS NULL OR "
+          "metrics = '' OR (json_valid(metrics) AND json_type(metrics) = 'object')) AND "
+          "(curve IS NULL OR curve = '' OR json_valid(curve)))")
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS trials (
@@ -445,6 +455,77 @@ class Store:
                 skipped.append((r[0], f"{type(e).__name__}: {e}"))
         self.skipped = skipped
         return out
+
+    # -- reading without building Trial objects (a reopened scan of 1,000,000 trials) -----
+    def invalid_rows(self) -> list[tuple[int, str]]:
+        """``(id, reason)`` of rows :meth:`trials` would skip, found by SQLite's JSON
+        functions without decoding the others in Python."""
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                "SELECT id, json_valid(params), json_valid(metrics), json_valid(curve) "
+                f"FROM trials WHERE NOT {_VALID} ORDER BY id").fetchall())
+        out = []
+        for tid, p, m, c in rows:
+            what = "params" if not p else "metrics" if not m else "curve" if not c else \
+                "params or metrics"
+            out.append((tid, f"{what} is not valid JSON (or not an object)"))
+        return out
+
+    def summary(self, metric: str, minimize: bool) -> tuple[dict[str, int], int | None]:
+        """Counts per status and the id of the best finished trial, computed in SQLite."""
+        path = _json_path(metric)
+        with self._lock:
+            counts = dict(self._guard(lambda: self._db.execute(
+                f"SELECT status, COUNT(*) FROM trials WHERE {_VALID} GROUP BY status")
+                .fetchall()))
+            # a finished row without this metric reads as failed (see driver.rescore)
+            unscored = self._guard(lambda: self._db.execute(
+                f"SELECT COUNT(*) FROM trials WHERE status = 'finished' AND {_VALID} AND "
+                "coalesce(json_type(metrics, ?), '') NOT IN ('integer', 'real')",
+                (path,)).fetchone()[0])
+            if unscored:
+                counts["finished"] -= unscored
+                counts["failed"] = counts.get("failed", 0) + unscored
+            best = self._guard(lambda: self._db.execute(
+                f"SELECT id FROM trials WHERE status = 'finished' AND {_VALID} AND "
+                "json_type(metrics, ?) IN ('integer', 'real') ORDER BY "
+                f"json_extract(metrics, ?) {'ASC' if minimize else 'DESC'}, finished, id "
+                "LIMIT 1", (path, path)).fetchone())
+        return counts, None if best is None else int(best[0])
+
+    def trial(self, trial_id: int) -> Trial | None:
+        """One stored trial (``None`` if there is none, or it cannot be decoded)."""
+        with self._lock:
+            r = self._guard(lambda: self._db.execute(
+                f"SELECT {_COLUMNS} FROM trials WHERE id = ?", (int(trial_id),)).fetchone())
+        if r is None:
+            return None
+        try:
+            return _trial_from_row(r)
+        except Exception:  # noqa: BLE001 - an undecodable row is a skipped row
+            return None
+
+    def metric_names(self) -> list[str]:
+        """Every metric name stored, in the order they first appear."""
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                "WITH ok AS MATERIALIZED (SELECT id, metrics FROM trials WHERE "
+                f"{_VALID} AND metrics IS NOT NULL AND metrics != '') "
+                "SELECT j.key FROM ok, json_each(ok.metrics) AS j GROUP BY j.key "
+                "ORDER BY MIN(ok.id), MIN(j.id)").fetchall())
+        return [r[0] for r in rows]
+
+    def columns(self, params: list[str], metrics: list[str]) -> list[tuple[Any, ...]]:
+        """Rows of ``(id, status, *params, *metrics, value, started, finished, error)``,
+        the JSON taken apart by SQLite (booleans come back as 0/1, encoded classes and
+        tuples as their JSON text)."""
+        cols = ", ".join(["json_extract(params, ?)"] * len(params)
+                         + ["json_extract(metrics, ?)"] * len(metrics))
+        sql = (f"SELECT id, status{', ' + cols if cols else ''}, value, started, finished, "
+               f"error FROM trials WHERE {_VALID} ORDER BY id")
+        args = [_json_path(n) for n in [*params, *metrics]]
+        with self._lock:
+            return self._guard(lambda: self._db.execute(sql, args).fetchall())
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -443,7 +443,7 @@ def test_line_magic_lists_and_steers_a_running_scan(ip, capsys):
     assert "<Scan 'steered' paused" in out and "<Scan 'steered' stopping" in out
 
     ip.run_line_magic("hpo", "pause steered")
-    assert "scan 'steered' is finished; nothing to pause" in capsys.readouterr().out
+    assert "scan 'steered' is stopped; nothing to pause" in capsys.readouterr().out
 
 
 def test_line_magic_errors_name_the_known_scans(ip):

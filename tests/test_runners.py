@@ -22,9 +22,8 @@ def _stepwise(params, trial):
 
 
 def test_a_pruner_on_a_process_pool_is_refused_naming_executors_that_can(store):
-    with ProcessPoolExecutor(2) as ex:
-        with pytest.raises(ValueError, match="pruner='asha'") as e:
-            hw.Scan(_stepwise, SPACE, pruner="asha", executor=ex, store=store)
+    with ProcessPoolExecutor(2) as ex, pytest.raises(ValueError, match="pruner='asha'") as e:
+        hw.Scan(_stepwise, SPACE, pruner="asha", executor=ex, store=store)
     msg = str(e.value)
     assert "ProcessPoolExecutor" in msg and "ProcessWorkers" in msg and "dask" in msg
 

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 import warnings
 from pathlib import Path
 
@@ -163,6 +164,9 @@ def test_a_running_scan_can_be_viewed_while_it_writes(store):
 
     scan = hw.Scan(slow, SPACE, metric="loss", max_trials=3, name="live", store=store)
     scan.start()
+    deadline = time.time() + 10
+    while scan.counts["running"] != 1 and time.time() < deadline:
+        time.sleep(0.01)
     seen = hw.load(store / "live")
     assert seen.status == "running" and seen.counts["running"] == 1
     gate.set()
@@ -268,3 +272,35 @@ def test_the_schema_version_is_written_checked_and_a_newer_one_refused(store):
     con.close()
     with pytest.raises(_store_corrupt(), match="newer hpo_widgets.*upgrade"):
         hw.load(store / "v")
+
+
+def test_a_reopened_scan_shows_the_same_results_as_the_live_one(store):
+    from collections import OrderedDict  # an importable class as a parameter value
+
+    space = {"x": (0.0, 1.0), "kind": hw.Choice([dict, OrderedDict]), "bn": hw.Bool(),
+             "act": ["relu", "elu"], "epochs": 3}
+
+    def objective(params, trial):
+        trial.report(0, params["x"])
+        if params["x"] > 0.8:
+            trial.prune()
+        if params["x"] < 0.1:
+            raise ValueError("too small")
+        extra = {"acc": 1 - params["x"]} if params["bn"] else {}
+        return {"loss": params["x"], **extra}
+
+    scan = hw.Scan(objective, space, metric="loss", max_trials=60, seed=3, store=store,
+                   name="same")
+    scan.start().wait(30)
+    live = scan.results
+    assert set(live.status) == {"finished", "failed", "pruned"}
+    assert set(live.kind) == {"dict", "OrderedDict"}
+    seen = hw.load(store / "same")
+    assert seen.counts == scan.counts and seen.n_done == 60
+    assert seen.best.id == scan.best.id and seen.best.params == scan.best.params
+    reopened = seen.results
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(reopened, live)
+    assert seen.trial(5) == scan.trial(5)
+    assert [t.params for t in seen.trials] == [t.params for t in scan.trials]
