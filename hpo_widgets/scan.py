@@ -573,6 +573,8 @@ class Scan:
         Takes the run lock, then re-reads the store: whatever another object or process
         stored meanwhile is kept, and new trials get ids never used before.
         """
+        if self._control.phase == "ending":
+            self.wait()   # the last session is handing back its lock: then start anew
         with self._lock:
             if self._control.phase != "idle":
                 if self._control.paused:
