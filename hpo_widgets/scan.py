@@ -203,7 +203,7 @@ class Scan:
             if viewing:
                 # counts and best from SQLite; Trial objects only when someone asks
                 skipped = s.invalid_rows()
-                counts, best_id = s.summary(self.metric, self.minimize)
+                counts, best_id = s.summary(self.metric, self.minimize, skipped)
                 best = None if best_id is None else s.trial(best_id)
                 if not locked and counts.get("running"):
                     counts["interrupted"] = counts.get("interrupted", 0) + counts["running"]
@@ -508,7 +508,7 @@ class Scan:
         param_names = list(self._space)
         metric = self.metric
         with Store.reader(self.path) as s:
-            stored_metrics = s.metric_names()
+            stored_metrics = s.stored_metric_names()
             metric_names = [metric, *(m for m in stored_metrics
                                       if m != metric and m not in param_names)]
             rows = s.columns(param_names, metric_names)
@@ -523,9 +523,14 @@ class Scan:
             choices = list(getattr(param, "values", None) or [getattr(param, "value", None)])
             if choices and all(isinstance(c, bool) for c in choices):
                 df[p] = col.map(lambda v: v if v is None else bool(v))
-            elif (col.dtype == object or pd.api.types.is_string_dtype(col.dtype)) and \
-                    col.astype("str").str.startswith('{"$').any():
-                df[p] = col.map(_stored_label)
+            elif col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+                # classes, functions and tuples are stored encoded: label the few
+                # distinct values, not every row
+                encoded = {v: _stored_label(v) for v in pd.unique(col)
+                           if isinstance(v, str) and v.startswith('{"$')}
+                if encoded:
+                    df[p] = col.map(lambda v, e=encoded: e.get(v, v) if isinstance(v, str)
+                                    else v)
         if not locked:
             df.loc[df["status"] == "running", "status"] = "interrupted"
         m = pd.to_numeric(df[metric], errors="coerce")

@@ -215,6 +215,8 @@ class Store:
         #: ``{key: reason}`` of meta values :meth:`meta` could not decode
         self.bad_meta: dict[str, str] = {}
         self.readonly = readonly or not create
+        self._metric_names: list[str] | None = None
+        self._metric_set: set[str] = set()
         self._lock = threading.RLock()
         self._lockfile: Any = None
         self._tmpdir: str | None = None
@@ -400,6 +402,7 @@ class Store:
         never replaced by another trial); committed when this returns."""
         self._writable()
         with self._lock:
+            self._note_metric_names(trial.metrics)
             self._db.execute(f"INSERT INTO trials({_COLUMNS}) VALUES "
                              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(trial))
 
@@ -408,6 +411,7 @@ class Store:
         self._writable()
         t = trial
         with self._lock:
+            self._note_metric_names(t.metrics)
             # params never change once a trial exists: not encoded and written again
             cur = self._db.execute(
                 "UPDATE trials SET status=?, metrics=?, value=?, started=?, finished=?, "
@@ -419,6 +423,31 @@ class Store:
                 self._db.execute(f"INSERT INTO trials({_COLUMNS}) VALUES "
                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(t))
 
+    def _note_metric_names(self, metrics: dict[str, Any]) -> None:
+        """Keep meta ``metric_names`` (every metric name stored, first seen first) up to
+        date, before the row that brings a new name: a reopened scan's ``results`` then
+        needs no pass over every row's JSON to find its columns."""
+        if not metrics:
+            return
+        known = self._metric_names
+        if known is None:
+            stored = self.get_meta("metric_names")
+            known = self._metric_names = list(stored) if isinstance(stored, list) \
+                else self.metric_names()
+            self._metric_set = set(known)
+            if not isinstance(stored, list):
+                self.set_meta("metric_names", known)
+        new = [k for k in metrics if k not in self._metric_set]
+        if new:
+            known.extend(new)
+            self._metric_set.update(new)
+            self.set_meta("metric_names", known)
+
+    def stored_metric_names(self) -> list[str]:
+        """Every metric name stored (from meta when a writer kept it, else from the rows)."""
+        names = self.get_meta("metric_names")
+        return list(names) if isinstance(names, list) else self.metric_names()
+
     def add(self, trial: Trial) -> None:
         """Write a trial: its own row is updated, a new id inserted (see :meth:`insert`)."""
         self.update(trial)
@@ -428,6 +457,9 @@ class Store:
         self._writable()
         if not trials:
             return
+        with self._lock:
+            for t in trials:
+                self._note_metric_names(t.metrics)
         with self._lock, self._transaction():
             self._db.executemany(f"INSERT INTO trials({_COLUMNS}) VALUES "
                                  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -471,13 +503,24 @@ class Store:
             out.append((tid, f"{what} is not valid JSON (or not an object)"))
         return out
 
-    def summary(self, metric: str, minimize: bool) -> tuple[dict[str, int], int | None]:
-        """Counts per status and the id of the best finished trial, computed in SQLite."""
-        path = _json_path(metric)
+    def summary(self, metric: str, minimize: bool,
+                invalid: list[tuple[int, str]] = ()) -> tuple[dict[str, int], int | None]:
+        """Counts per status and the id of the best finished trial, computed in SQLite
+        (``invalid``: the rows :meth:`invalid_rows` found, left out)."""
+        bad = sorted({int(i) for i, _ in invalid})
+        not_bad = f" AND id NOT IN ({','.join(map(str, bad))})" if bad else ""
         with self._lock:
             counts = dict(self._guard(lambda: self._db.execute(
-                f"SELECT status, COUNT(*) FROM trials WHERE {_VALID} GROUP BY status")
+                f"SELECT status, COUNT(*) FROM trials WHERE 1{not_bad} GROUP BY status")
                 .fetchall()))
+            if self.get_meta("metric") == metric:
+                # the value column holds this metric for every finished trial: no JSON
+                best = self._guard(lambda: self._db.execute(
+                    f"SELECT id FROM trials WHERE status = 'finished' AND value IS NOT NULL"
+                    f"{not_bad} ORDER BY value {'ASC' if minimize else 'DESC'}, finished, id "
+                    "LIMIT 1").fetchone())
+                return counts, None if best is None else int(best[0])
+            path = _json_path(metric)
             # a finished row without this metric reads as failed (see driver.rescore)
             unscored = self._guard(lambda: self._db.execute(
                 f"SELECT COUNT(*) FROM trials WHERE status = 'finished' AND {_VALID} AND "
