@@ -452,15 +452,13 @@ class Scan:
         """A pandas DataFrame, one row per trial (index ``trial``): a column per parameter
         and per metric, then ``status``, ``started``, ``duration`` and ``error``.
         Classes and functions show as their names (``Adam``, ``relu``)."""
-        import pandas as pd
 
         if self._book.deferred:
             return self._stored_results()
         trials = self.trials
-        param_names = list(self._space)
         metric = self.metric
         metric_names: list[str] = [metric]
-        seen = set(metric_names) | set(param_names)
+        seen = set(metric_names) | set(self._space)
         key_sets: set[tuple[str, ...]] = set()
         for t in trials:
             keys = tuple(t.metrics)
@@ -470,30 +468,49 @@ class Scan:
                     if k not in seen:
                         seen.add(k)
                         metric_names.append(k)
+        return self._frame([t.id for t in trials], [t.status for t in trials],
+                           [t.value for t in trials], [t.started for t in trials],
+                           [t.finished for t in trials], [t.error for t in trials],
+                           [t.params for t in trials], [t.metrics for t in trials],
+                           metric_names)
+
+    def _frame(self, ids: list[int], statuses: list[str], values_: list[Any],
+               started: list[Any], finished: list[Any], errors: list[Any],
+               params: list[dict[str, Any]], metrics: list[dict[str, Any]] | None,
+               metric_names: list[str]) -> Any:
+        """The ``results`` frame from columns (shared by live and stored scans).
+
+        ``metrics=None``: the scan's metric is the only one and ``values_`` holds it."""
+        import numpy as np
+        import pandas as pd
+
+        param_names = list(self._space)
+        metric = self.metric
         label = values.label
         cols: dict[str, Any] = {}
+        plain = {float, int, str, bool, type(None)}
         for p in param_names:
-            col = [t.params.get(p) for t in trials]
-            if any(callable(v) for v in col):
+            col = [d.get(p) for d in params]
+            if not set(map(type, col)) <= plain:   # classes, functions: shown by name
                 col = [label(v) for v in col]
             cols[p] = col
-        for m in metric_names:
-            cols[m] = [t.metrics.get(m) for t in trials]
-        if any(t.status == "pruned" for t in trials):
+        if metrics is None:
+            cols[metric] = list(values_)
+        else:
+            for m in metric_names:
+                cols[m] = [d.get(m) for d in metrics]
             col = cols[metric]
-            for i, t in enumerate(trials):
-                if t.status == "pruned" and col[i] is None:
-                    col[i] = t.value
-        cols["status"] = [t.status for t in trials]
-        started = [t.started for t in trials]
-        finished = [t.finished for t in trials]
-        cols["started"] = pd.to_datetime(pd.Series(started, dtype="float64"), unit="s")
-        cols["duration"] = [None if s is None or f is None else f - s
-                            for s, f in zip(started, finished, strict=True)]
-        cols["error"] = [t.error for t in trials]
-        index = pd.Index([t.id for t in trials], name="trial")
-        df = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v)
-                           for k, v in cols.items()}, index=index,
+            for i, st in enumerate(statuses):
+                if st == "pruned" and col[i] is None:
+                    col[i] = values_[i]
+        cols["status"] = statuses
+        cols["started"] = pd.to_datetime(pd.Series(started, dtype="float64"),
+                                         unit="s").to_numpy()
+        cols["duration"] = np.array([np.nan if s is None or f is None else f - s
+                                     for s, f in zip(started, finished, strict=True)],
+                                    dtype="float64")
+        cols["error"] = errors
+        df = pd.DataFrame(cols, index=pd.Index(ids, name="trial"),
                           columns=[*param_names, *metric_names, "status", "started",
                                    "duration", "error"])
         df[metric] = pd.to_numeric(df[metric], errors="coerce")
@@ -503,47 +520,36 @@ class Scan:
     def _stored_results(self) -> Any:
         """``results`` of a scan opened for viewing, straight from SQLite (no Trial
         objects): the same frame the live path builds."""
-        import pandas as pd
-
-        param_names = list(self._space)
         metric = self.metric
+        skip = [i for i, _ in self.skipped_trials]
         with Store.reader(self.path) as s:
             stored_metrics = s.stored_metric_names()
             metric_names = [metric, *(m for m in stored_metrics
-                                      if m != metric and m not in param_names)]
-            rows = s.columns(param_names, metric_names)
+                                      if m != metric and m not in self._space)]
+            only_metric = set(stored_metrics) <= {metric} and s.get_meta("metric") == metric
+            ids, statuses, values_, started, finished, errors, params, metrics = \
+                s.frame_columns(skip, metrics=not only_metric)
             locked = s.is_locked()
-        names = ["trial", "status", *param_names, *metric_names, "_value", "started",
-                 "_finished", "error"]
-        df = pd.DataFrame.from_records(rows, columns=names, coerce_float=False)
-        df = df.set_index("trial")
-        for p in param_names:
-            col = df[p]
-            param = self._space[p]
-            choices = list(getattr(param, "values", None) or [getattr(param, "value", None)])
-            if choices and all(isinstance(c, bool) for c in choices):
-                df[p] = col.map(lambda v: v if v is None else bool(v))
-            elif col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
-                # classes, functions and tuples are stored encoded: label the few
-                # distinct values, not every row
-                encoded = {v: _stored_label(v) for v in pd.unique(col)
-                           if isinstance(v, str) and v.startswith('{"$')}
-                if encoded:
-                    df[p] = col.map(lambda v, e=encoded: e.get(v, v) if isinstance(v, str)
-                                    else v)
         if not locked:
-            df.loc[df["status"] == "running", "status"] = "interrupted"
-        m = pd.to_numeric(df[metric], errors="coerce")
-        unscored = (df["status"] == "finished") & m.isna()
-        if unscored.any():
-            df.loc[unscored, "status"] = "failed"
-            df.loc[unscored, "error"] = f"stored trial has no metric {metric!r}"
-        pruned = (df["status"] == "pruned") & m.isna()
-        m[pruned] = df.loc[pruned, "_value"]
-        df[metric] = m
-        df["duration"] = pd.to_numeric(df["_finished"] - df["started"], errors="coerce")
-        df["started"] = pd.to_datetime(df["started"].astype("float64"), unit="s")
-        return df[[*param_names, *metric_names, "status", "started", "duration", "error"]]
+            statuses = ["interrupted" if st == "running" else st for st in statuses]
+        if only_metric:
+            # the value column holds the metric of finished trials; the others have
+            # theirs (if any) in their metrics, which were read one by one (few)
+            shown = []
+            for v, st, m in zip(values_, statuses, metrics, strict=True):
+                if st == "finished":
+                    shown.append(v)
+                    continue
+                x = m.get(metric)
+                shown.append(v if x is None and st == "pruned" else x)
+            values_, metrics = shown, None
+        else:
+            for i, st in enumerate(statuses):   # a finished row without this metric
+                if st == "finished" and not isinstance(metrics[i].get(metric), int | float):
+                    statuses[i] = "failed"
+                    errors[i] = f"stored trial has no metric {metric!r}"
+        return self._frame(ids, statuses, values_, started, finished, errors, params,
+                           metrics, metric_names)
 
     # -- listeners -----------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[ScanEvent], Any]) -> Callable[[ScanEvent], Any]:

@@ -558,6 +558,41 @@ class Store:
                 "ORDER BY MIN(ok.id), MIN(j.id)").fetchall())
         return [r[0] for r in rows]
 
+    def frame_columns(self, skip: list[int], *, metrics: bool = True) -> tuple[Any, ...]:
+        """Every row but ``skip`` (undecodable ids), by id, as columns: ``(ids, statuses,
+        values, started, finished, errors, params, metrics)`` with params and metrics as
+        dicts. Their JSON is decoded in one call over all rows, not one per row.
+        ``metrics=False``: only rows that are not finished get theirs (the others ``{}``)."""
+        not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i in skip)})" if skip else ""
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                "SELECT id, status, value, started, finished, error FROM trials "
+                f"WHERE 1{not_bad} ORDER BY id").fetchall())
+            ptext = self._guard(lambda: self._db.execute(
+                "SELECT group_concat(params, ',') FROM (SELECT params FROM trials "
+                f"WHERE 1{not_bad} ORDER BY id)").fetchone()[0]) or ""
+            if metrics:
+                mtext = self._guard(lambda: self._db.execute(
+                    "SELECT group_concat(coalesce(nullif(metrics, ''), '{}'), ',') FROM "
+                    f"(SELECT metrics FROM trials WHERE 1{not_bad} ORDER BY id)")
+                    .fetchone()[0]) or ""
+            else:
+                others = dict(self._guard(lambda: self._db.execute(
+                    "SELECT id, metrics FROM trials WHERE status != 'finished' AND "
+                    f"metrics IS NOT NULL AND metrics != ''{not_bad}").fetchall()))
+        cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(6)]
+        params = _loads(f"[{ptext}]")
+        if '{"$' in ptext or "[" in ptext:   # encoded classes, functions, tuples
+            params = [{k: values.decode(v) for k, v in d.items()} for d in params]
+        if len(params) != len(rows):
+            raise StoreCorrupt(self.file, "its rows changed while they were read; read again")
+        if metrics:
+            mets = _loads(f"[{mtext}]")
+        else:
+            empty: dict[str, Any] = {}
+            mets = [_loads(others[i]) if i in others else empty for i in cols[0]]
+        return (*cols, params, mets)
+
     def columns(self, params: list[str], metrics: list[str]) -> list[tuple[Any, ...]]:
         """Rows of ``(id, status, *params, *metrics, value, started, finished, error)``,
         the JSON taken apart by SQLite (booleans come back as 0/1, encoded classes and
