@@ -14,6 +14,7 @@ import math
 import numbers
 import os
 import socket
+import sys
 import threading
 import time
 import traceback as _tb
@@ -42,9 +43,14 @@ def run_trial(objective: Callable[..., Any], params: dict[str, Any], handle: Tri
         out["traceback"] = _tb.format_exc()
     out.update(curve=list(handle.curve) if handle is not None else [],
                pruned=bool(handle is not None and handle.pruned), started=started,
-               finished=time.time(), worker=f"{socket.gethostname()}:{os.getpid()}:"
-                                             f"{threading.current_thread().name}")
+               finished=time.time(), worker=_worker_name())
     return out
+
+
+def _worker_name() -> str:
+    # interned: a scan of a million trials keeps one copy of each worker's name
+    return sys.intern(f"{socket.gethostname()}:{os.getpid()}:"
+                      f"{threading.current_thread().name}")
 
 
 def takes_trial(objective: Callable[..., Any]) -> bool:

@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
@@ -165,9 +166,6 @@ def _row(t: Trial) -> tuple[Any, ...]:
 
 
 _loads = json.loads
-_new_trial = object.__new__
-_FIELDS = ("id", "status", "params", "metrics", "value", "started", "finished", "error",
-           "traceback", "curve", "worker")
 
 
 def _decode_params(text: str) -> dict[str, Any]:
@@ -184,12 +182,9 @@ def _trial_from_row(r: tuple[Any, ...]) -> Trial:
     if type(metrics) is not dict:
         raise ValueError(f"metrics is a {type(metrics).__name__}, not an object")
     curve = tuple((float(s), float(v)) for s, v in _loads(r[9])) if r[9] else ()
-    # the fields as stored, set directly: a frozen dataclass's __init__ costs 3x more,
-    # which a 1,000,000-trial scan feels when it is reopened
-    t = _new_trial(Trial)
-    t.__dict__.update(zip(_FIELDS, (r[0], r[1], _decode_params(r[2]), metrics, r[4], r[5],
-                                    r[6], r[7], r[8], curve, r[10]), strict=True))
-    return t
+    return Trial(r[0], _decode_params(r[2]), sys.intern(r[1]), metrics, r[4], r[5], r[6], r[7],
+                 r[8], curve, None if r[10] is None else sys.intern(r[10]))
+
 
 
 class Store:
