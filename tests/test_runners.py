@@ -108,3 +108,29 @@ def test_the_dashboard_can_name_a_runner_that_holds_a_hung_trial(store):
         scan.stop()
         assert scan.wait(10)
     assert scan.counts["running"] == 0
+
+
+def test_a_trial_still_queued_when_the_scan_stops_is_interrupted_not_failed(store):
+    release = threading.Event()
+
+    def objective(params):
+        release.wait(10)
+        return params["x"]
+
+    with ThreadPoolExecutor(1) as ex:
+        scan = hw.Scan(objective, SPACE, max_trials=10, executor=ex, store=store)
+        scan.start()
+        deadline = time.time() + 10
+        while len(scan.trials) < 2 and time.time() < deadline:   # one runs, one waits
+            time.sleep(0.01)
+        scan.stop()
+        deadline = time.time() + 10
+        while scan.counts["interrupted"] < 1 and time.time() < deadline:
+            time.sleep(0.01)
+        release.set()
+        assert scan.wait(10)
+    c = scan.counts
+    assert scan.status == "stopped"
+    assert (c["finished"], c["interrupted"], c["failed"]) == (1, 1, 0)
+    queued = [t for t in scan.trials if t.status == "interrupted"][0]
+    assert "before this trial started" in queued.error
