@@ -61,6 +61,11 @@ class EventBus:
         with self._lock, contextlib.suppress(ValueError):
             self._listeners.remove(listener)
 
+    def listeners(self) -> list[Callable[[ScanEvent], Any]]:
+        """The listeners now subscribed (a copy)."""
+        with self._lock:
+            return list(self._listeners)
+
     def emit(self, event: ScanEvent) -> None:
         with self._lock:
             listeners = list(self._listeners)

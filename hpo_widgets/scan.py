@@ -563,6 +563,10 @@ class Scan:
     def unsubscribe(self, listener: Callable[[ScanEvent], Any]) -> None:
         self._bus.unsubscribe(listener)
 
+    @property
+    def _listeners(self) -> list[Callable[[ScanEvent], Any]]:   # read by older tests
+        return self._bus.listeners()
+
     def _emit(self, event: ScanEvent) -> None:
         self._bus.emit(event)
 
