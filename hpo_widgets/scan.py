@@ -35,9 +35,7 @@ from . import values
 from .driver import SCAN_STATUSES, Control, Driver, TrialBook, rescore
 from .events import EventBus, ScanEvent
 from .options import ScanOptions, check_option, metric_direction
-from .outcome import as_number as _as_number
-from .outcome import plain_metric as _plain_metric
-from .outcome import run_trial, takes_trial
+from .outcome import takes_trial
 from .pruning import Pruner, make_pruner
 from .runners import (
     TrialRunner,
@@ -48,7 +46,7 @@ from .runners import (
     refuse_pruner,
 )
 from .space import Space
-from .store import ScanLocked, Store, StoreCorrupt, list_stored, lock_held, scan_dir
+from .store import ScanLocked, Store, StoreCorrupt, list_stored, scan_dir
 from .strategies import Strategy, make_strategy
 from .trial import Trial
 
@@ -57,10 +55,9 @@ __all__ = ["SCAN_STATUSES", "Scan", "ScanEvent", "StoreCorrupt", "load", "regist
 
 log = logging.getLogger("hpo_widgets")
 
-# kept for code that imported these from here
+# names keras.py imports from here (infer_mode is options.metric_direction)
 infer_mode = metric_direction
 _TrialRunner = TrialRunner
-__compat__ = (run_trial, _as_number, _plain_metric)
 
 #: How a scan reaches its views without importing them: name -> "module:attribute".
 VIEWS: dict[str, Any] = {"dashboard": "hpo_widgets.widgets:Dashboard",
@@ -266,7 +263,7 @@ class Scan:
                 "reused.", UserWarning, stacklevel=3)
 
     def _feed_pruner(self) -> None:
-        if self.pruner is None:
+        if self.pruner is None or self._book.deferred:   # a viewed scan prunes nothing
             return
         for t in self._book.history:
             if t.id not in self._pruner_fed:
@@ -857,6 +854,3 @@ def scans(store: str | os.PathLike[str] = "hpo_scans") -> Any:
     cols = ["name", "status", "trials", "failed", "best", "metric", "mode", "where", "path",
             "message"]
     return pd.DataFrame(list(rows.values()), columns=cols)
-
-
-__all__ += ["lock_held"]
