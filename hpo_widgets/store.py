@@ -510,11 +510,11 @@ class Store:
                 .fetchall()))
             if self.get_meta("metric") == metric:
                 # the value column holds this metric for every finished trial: no JSON
+                # SQLite's bare-column MIN/MAX: the row of the extreme value, one pass
                 best = self._guard(lambda: self._db.execute(
-                    f"SELECT id FROM trials WHERE status = 'finished' AND value IS NOT NULL"
-                    f"{not_bad} ORDER BY value {'ASC' if minimize else 'DESC'}, finished, id "
-                    "LIMIT 1").fetchone())
-                return counts, None if best is None else int(best[0])
+                    f"SELECT id, {'MIN' if minimize else 'MAX'}(value) FROM trials WHERE "
+                    f"status = 'finished' AND value IS NOT NULL{not_bad}").fetchone())
+                return counts, None if best is None or best[0] is None else int(best[0])
             path = _json_path(metric)
             # a finished row without this metric reads as failed (see driver.rescore)
             unscored = self._guard(lambda: self._db.execute(
