@@ -304,3 +304,15 @@ def test_a_reopened_scan_shows_the_same_results_as_the_live_one(store):
     pd.testing.assert_frame_equal(reopened, live)
     assert seen.trial(5) == scan.trial(5)
     assert [t.params for t in seen.trials] == [t.params for t in scan.trials]
+
+
+def test_an_insert_never_replaces_a_stored_trial(store):
+    from hpo_widgets.store import Store
+
+    s = Store(store / "ins")
+    s.insert(hw.Trial(id=0, params={"x": 0.1}, status="finished", metrics={"loss": 1.0},
+                      value=1.0))
+    with pytest.raises(sqlite3.IntegrityError):
+        s.insert(hw.Trial(id=0, params={"x": 0.9}, status="running"))
+    assert s.trials()[0].params == {"x": 0.1}
+    s.close()
