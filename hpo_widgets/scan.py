@@ -25,6 +25,7 @@ import logging
 import os
 import threading
 import time
+import uuid
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
@@ -177,6 +178,7 @@ class Scan:
         self._elapsed_before = 0.0
         self._stored_meta: dict[str, Any] = {}
         self._pruner_fed: set[int] = set()
+        self._seen_session: str | None = None   # the store's last session, as we know it
         self.exception: BaseException | None = None
         #: ``(trial id, reason)`` of stored rows that could not be read (skipped)
         self.skipped_trials: list[tuple[int, str]] = []
@@ -209,6 +211,7 @@ class Scan:
                 stored = s.trials()
                 skipped = list(s.skipped)
         self._stored_meta = meta
+        self._seen_session = meta.get("session")
         if viewing:
             self._book.defer(lambda: self._load_all(interrupted=not locked), counts,
                              None if best is None else rescore(best, self.metric))
@@ -612,10 +615,18 @@ class Scan:
                         "scan another name=") from None
                 raise
             try:
-                # we hold the lock: what is stored is the truth, rows left running are dead
+                # we hold the lock: what is stored is the truth, rows left running are dead.
+                # Every session writes its own id to meta; if the last one is still the
+                # one this object ran or read, nobody wrote since and memory is the store.
                 store.mark_interrupted()
-                self._take_stored(store.trials(), list(store.skipped), interrupted=True)
-                self._feed_pruner()
+                stored_session = store.get_meta("session")
+                if stored_session is None or stored_session != self._seen_session \
+                        or self._book.deferred:
+                    self._take_stored(store.trials(), list(store.skipped), interrupted=True)
+                    self._feed_pruner()
+                session = uuid.uuid4().hex
+                store.set_meta("session", session)
+                self._seen_session = session
                 self._elapsed_before = max(self._elapsed_before,
                                            float(store.get_meta("elapsed", 0.0) or 0.0))
                 next_id = store.next_id()

@@ -316,3 +316,21 @@ def test_an_insert_never_replaces_a_stored_trial(store):
         s.insert(hw.Trial(id=0, params={"x": 0.9}, status="running"))
     assert s.trials()[0].params == {"x": 0.1}
     s.close()
+
+
+def test_restarting_the_same_object_does_not_reread_what_it_wrote(store, monkeypatch):
+    from hpo_widgets.store import Store
+
+    scan = hw.Scan(loss, SPACE, metric="loss", max_trials=5, name="again", store=store)
+    scan.start().wait(10)
+    reads = []
+    real = Store.trials
+    monkeypatch.setattr(Store, "trials", lambda self: reads.append(1) or real(self))
+    scan.max_trials = 10
+    scan.start().wait(10)
+    assert reads == [] and scan.n_done == 10     # nobody else wrote: memory is the store
+    other = hw.Scan(loss, SPACE, metric="loss", max_trials=12, name="again", store=store)
+    other.start().wait(10)
+    scan.max_trials = 14
+    scan.start().wait(10)                          # someone else wrote: read it all again
+    assert reads and scan.n_done == 14 and sorted(_rows(store / "again")) == list(range(14))
