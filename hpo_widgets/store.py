@@ -469,7 +469,15 @@ class Store:
 
     def trials(self) -> list[Trial]:
         """Every stored trial that decodes, by id; the others are listed in
-        :attr:`skipped` as ``(id, reason)``."""
+        :attr:`skipped` as ``(id, reason)``.
+
+        SQLite checks the JSON of every row first; the params and metrics of the good
+        ones are then decoded in two calls over all rows (not two per row), which makes
+        reopening a scan of a million trials several times faster."""
+        try:
+            return self._trials_bulk()
+        except (ValueError, TypeError, StoreCorrupt):
+            pass   # a row that SQLite's JSON and Python's disagree on: one by one
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
                 f"SELECT {_COLUMNS} FROM trials ORDER BY id").fetchall())
@@ -481,6 +489,35 @@ class Store:
             except Exception as e:  # noqa: BLE001 - one bad row must not hide the others
                 skipped.append((r[0], f"{type(e).__name__}: {e}"))
         self.skipped = skipped
+        return out
+
+    def _trials_bulk(self) -> list[Trial]:
+        bad = self.invalid_rows()
+        not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i, _ in bad)})" if bad else ""
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                "SELECT id, status, value, started, finished, error, traceback, curve, "
+                f"worker FROM trials WHERE 1{not_bad} ORDER BY id").fetchall())
+            ptext = self._guard(lambda: self._db.execute(
+                "SELECT group_concat(params, ',') FROM (SELECT params FROM trials "
+                f"WHERE 1{not_bad} ORDER BY id)").fetchone()[0]) or ""
+            mtext = self._guard(lambda: self._db.execute(
+                "SELECT group_concat(coalesce(nullif(metrics, ''), '{}'), ',') FROM "
+                f"(SELECT metrics FROM trials WHERE 1{not_bad} ORDER BY id)")
+                .fetchone()[0]) or ""
+        params = _loads(f"[{ptext}]")
+        metrics = _loads(f"[{mtext}]")
+        if not (len(params) == len(metrics) == len(rows)):
+            raise ValueError("rows changed while read")
+        if '{"$' in ptext or "[" in ptext:   # encoded classes, functions, tuples
+            params = [{k: values.decode(v) for k, v in d.items()} for d in params]
+        intern = sys.intern
+        out = []
+        for r, p, m in zip(rows, params, metrics, strict=True):
+            curve = tuple((float(a), float(b)) for a, b in _loads(r[7])) if r[7] else ()
+            out.append(Trial(r[0], p, intern(r[1]), m, r[2], r[3], r[4], r[5], r[6], curve,
+                             None if r[8] is None else intern(r[8])))
+        self.skipped = bad
         return out
 
     # -- reading without building Trial objects (a reopened scan of 1,000,000 trials) -----
