@@ -132,5 +132,5 @@ def test_a_trial_still_queued_when_the_scan_stops_is_interrupted_not_failed(stor
     c = scan.counts
     assert scan.status == "stopped"
     assert (c["finished"], c["interrupted"], c["failed"]) == (1, 1, 0)
-    queued = [t for t in scan.trials if t.status == "interrupted"][0]
+    queued = next(t for t in scan.trials if t.status == "interrupted")
     assert "before this trial started" in queued.error
