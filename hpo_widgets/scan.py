@@ -588,7 +588,9 @@ class Scan:
         Takes the run lock, then re-reads the store: whatever another object or process
         stored meanwhile is kept, and new trials get ids never used before.
         """
-        if self._control.phase == "ending":
+        driver = self._driver
+        if self._control.phase == "ending" and driver is not None \
+                and threading.current_thread() is not driver.thread:
             self.wait()   # the last session is handing back its lock: then start anew
         with self._lock:
             if self._control.phase != "idle":
