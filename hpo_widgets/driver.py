@@ -347,8 +347,9 @@ class Driver:
                 self.runner.abandon(slot.fut)
                 how = "was abandoned"
             else:
-                # the runner cannot stop it: its slot stays taken until it returns
-                slot.fut.cancel()
+                # the runner cannot stop it: its slot stays taken until it returns (not
+                # cancelled: a cancelled Dask future would say "done" while its task
+                # still holds a worker thread)
                 self._held[tid] = slot.fut
                 slot.fut.add_done_callback(
                     lambda f, tid=tid: self.control.inbox.put(("held_done", tid)))
