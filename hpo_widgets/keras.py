@@ -683,8 +683,8 @@ class KerasScan(Scan):
                              "a classification target (integer labels or one-hot rows)")
         if labels is not None and base in _CLASSIFICATION and len(np.unique(labels)) < 2:
             raise ValueError(
-                f"y holds a single class (every label is {labels[0]!r}), so {metric!r} cannot "
-                "tell one model from another; check the labels (a filter that dropped the "
+                f"y holds a single class (every label is {labels[0].item()!r}), so {metric!r} "
+                "cannot tell one model from another; check the labels (a filter that dropped the "
                 "other class?), or pick a regression metric such as val_loss")
         env = {"KERAS_BACKEND": keras_backend} if keras_backend else {}
         if workers > 0 and options.get("executor") is None:
