@@ -403,6 +403,14 @@ class _Data:
         data.classes, data.cm, data.width = classes, cm, None
         return data
 
+    def indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(true, predicted) class indices, one pair per sample, rebuilt from the
+        confusion matrix (the scores below depend on the counts only, not on order)."""
+        k = len(self.classes)
+        counts = self.cm.ravel()
+        cells = np.repeat(np.arange(k * k), counts)
+        return cells // k, cells % k
+
     def general_flags(self) -> list[str]:
         flags = []
         if np.count_nonzero(self.cm.sum(axis=0)) == 1:
@@ -480,6 +488,7 @@ def _prf(data: _Data, which: str, average: Any, pos_label: Any, beta: float = 1.
     tp_all = np.diag(cm).astype(float)
     predicted = cm.sum(axis=0).astype(float)
     truth = cm.sum(axis=1).astype(float)
+    i: int | None = None
     if avg == "binary":
         i = _index_of(data.classes, pos_label)
         if i is None:  # the positive class appears nowhere
@@ -497,65 +506,78 @@ def _prf(data: _Data, which: str, average: Any, pos_label: Any, beta: float = 1.
         tp, fp, fn = tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True)
         weights = np.ones(1)
 
+    # our part: which ratios were 0/0 (flags); the value itself is scikit-learn's
     if which == "precision":
-        num, den = tp, tp + fp
+        den = tp + fp
     elif which == "recall":
-        num, den = tp, tp + fn
+        den = tp + fn
     else:
-        b2 = beta * beta
-        num, den = (1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp
-    values, undefined = _safe_ratio(num, den)
-    if np.any(undefined & (weights > 0)):
+        den = (1 + beta * beta) * tp + beta * beta * fn + fp
+    if np.any((den == 0) & (weights > 0)):
         flags.append(f"undefined_{which}")
-    return Score(float(np.dot(weights, values) / weights.sum()), flags)
+    if avg == "binary" and i is None:
+        return Score(0.0, flags)
+    ti, pi = data.indices()
+    k = len(data.classes)
+    kw: dict[str, Any] = {"zero_division": 0.0}
+    if avg == "binary":   # the positive class's own score, whatever the other class is
+        kw.update(labels=[i], average=None)
+    else:
+        kw.update(labels=list(range(k)), average=avg)
+    if which == "precision":
+        value = _skm().precision_score(ti, pi, **kw)
+    elif which == "recall":
+        value = _skm().recall_score(ti, pi, **kw)
+    else:
+        value = _skm().fbeta_score(ti, pi, beta=beta, **kw)
+    return Score(float(np.asarray(value).ravel()[0]), flags)
+
+
+def _skm() -> Any:
+    """``sklearn.metrics``, imported on first use (``import hpo_widgets`` stays cheap)."""
+    import sklearn.metrics
+
+    return sklearn.metrics
 
 
 def _accuracy(data: _Data) -> Score:
-    return Score(float(np.trace(data.cm) / data.cm.sum()), data.general_flags())
+    ti, pi = data.indices()
+    return Score(float(_skm().accuracy_score(ti, pi)), data.general_flags())
 
 
 def _balanced_accuracy(data: _Data) -> Score:
-    truth = data.cm.sum(axis=1)
-    present = truth > 0
-    recalls = np.diag(data.cm)[present] / truth[present]
+    import warnings
+
+    present = data.cm.sum(axis=1) > 0
     flags = data.general_flags()
     if not np.all(present):
         flags.append("no_positive_truth")
-    return Score(float(recalls.mean()), flags)
+    ti, pi = data.indices()
+    with warnings.catch_warnings():   # "y_pred contains classes not in y_true": flagged
+        warnings.simplefilter("ignore")
+        value = _skm().balanced_accuracy_score(ti, pi)
+    return Score(float(value), flags)
 
 
 def _mcc(data: _Data) -> Score:
     cm = data.cm.astype(float)
     n = cm.sum()
-    correct = np.trace(cm)
     t = cm.sum(axis=1)
     p = cm.sum(axis=0)
-    cov_tp = correct * n - t @ p
-    cov_pp = n * n - p @ p
-    cov_tt = n * n - t @ t
     flags = data.general_flags()
-    den = cov_tt * cov_pp
-    if den <= 0:
+    if (n * n - t @ t) * (n * n - p @ p) <= 0:   # a constant side: 0/0
         flags.append("undefined_mcc")
         return Score(0.0, flags)
-    return Score(float(np.clip(cov_tp / math.sqrt(den), -1.0, 1.0)), flags)
+    ti, pi = data.indices()
+    return Score(float(np.clip(_skm().matthews_corrcoef(ti, pi), -1.0, 1.0)), flags)
 
 
 def _average_precision(positive: np.ndarray, score: np.ndarray) -> tuple[float, bool]:
-    """Average precision of one binary ranking; (0.0, True) when there is no positive."""
-    n_pos = int(positive.sum())
-    if n_pos == 0:
+    """Average precision of one binary ranking (scikit-learn's: tied scores enter
+    together); (0.0, True) when there is no positive."""
+    if int(positive.sum()) == 0:
         return 0.0, True
-    order = np.argsort(-score)  # any order within ties: tied samples are grouped below
-    s = score[order]
-    y = positive[order]
-    # one precision/recall point per distinct score: tied samples enter together
-    ends = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tps = np.cumsum(y)[ends].astype(float)
-    seen = (ends + 1).astype(float)
-    prec = tps / seen
-    rec = tps / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, rec]) * prec)), False
+    return float(_skm().average_precision_score(positive.astype(int), score)), False
 
 
 def _scores_array(y_score: Any) -> np.ndarray:
