@@ -583,6 +583,8 @@ def _check_options(options: Mapping[str, Any]) -> None:
         if bad in scan:
             continue
         close = difflib.get_close_matches(bad, known, n=1)
+        if not scan and not close:
+            continue   # the scan's options are not spelled out here: Scan() judges them
         hint = f"did you mean {close[0]!r}? " if close else ""
         raise TypeError(f"KerasScan() got an unknown option {bad!r}; {hint}KerasScan's "
                         f"options are {ours}, and a scan's {scan}")
