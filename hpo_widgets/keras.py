@@ -340,6 +340,25 @@ def _classification_scores(y_true: np.ndarray, y_prob: np.ndarray, n_classes: in
     return out
 
 
+def _one_score(y_true: np.ndarray, y_prob: np.ndarray, n_classes: int, base: str) -> float:
+    """One of our scores (``base``: f1, mcc, ...), without the rest of the report: what
+    the per-epoch reporter needs, at a fraction of a full report's cost."""
+    y_prob = np.asarray(y_prob)
+    if y_prob.ndim == 2 and y_prob.shape[1] == 1:
+        y_prob = y_prob[:, 0]
+    logits = bool(y_prob.size and (y_prob.min() < 0 or y_prob.max() > 1))
+    labels = list(range(max(n_classes, 2)))
+    average = "binary" if n_classes <= 2 else "macro"
+    if base == "pr_auc":
+        return float(M.pr_auc(y_true, y_prob if y_prob.ndim == 2 or not logits else
+                              1 / (1 + np.exp(-y_prob)), average=average, labels=labels))
+    fn = M.get_metric(base)
+    kw: dict[str, Any] = {"labels": labels, "logits": logits}
+    if base not in ("mcc", "balanced_accuracy"):
+        kw["average"] = average
+    return float(fn(y_true, y_prob, **kw))
+
+
 def _predict(model: Any, x: XData, batch: int = 4096) -> np.ndarray:
     """Model outputs for ``x`` (one array, or a list/dict of inputs), by calling the model
     on chunks.
@@ -397,8 +416,7 @@ def _epoch_reporter(trial: Any, metric: str, x_val: XData,
                     y_prob = self.last_prob = _predict(self.model, x_val)
                 except Exception:  # noqa: BLE001 - the final scoring says why, once
                     return
-                value = _classification_scores(y_val_labels, y_prob, n_classes, "",
-                                               metric).get(_base_name(metric))
+                value = _one_score(y_val_labels, y_prob, n_classes, _base_name(metric))
             if value is not None and math.isfinite(float(value)):
                 trial.report(epoch, float(value))
                 if trial.should_prune():
@@ -674,6 +692,14 @@ class KerasScan(Scan):
 
             check_name(name)   # kept as given, or refused: never renamed behind your back
         store = options.pop("store", "hpo_scans")
+        env = {"KERAS_BACKEND": keras_backend} if keras_backend else {}
+        if workers > 0 and options.get("executor") is None:
+            # Start the workers (and their Keras import, 3-5 s) now, while the data is
+            # checked, split and saved and the user looks at the dashboard, not at start(). A
+            # worker nobody takes leaves after workers.KEEP_WARM_S seconds.
+            from .workers import warm_up
+
+            warm_up(workers, preload=["keras"], env=env)
         self.build = build
         self.talos = _is_talos(build)
         x_all, y_all, self.classes = _xy(x, y, "data")
@@ -688,14 +714,6 @@ class KerasScan(Scan):
                 f"y holds a single class (every label is {labels[0].item()!r}), so {metric!r} "
                 "cannot tell one model from another; check the labels (a filter that dropped the "
                 "other class?), or pick a regression metric such as val_loss")
-        env = {"KERAS_BACKEND": keras_backend} if keras_backend else {}
-        if workers > 0 and options.get("executor") is None:
-            # Start the workers (and their Keras import, 3-5 s) now, while the data is
-            # split and saved and the user looks at the dashboard, not at start(). A
-            # worker nobody takes leaves after workers.KEEP_WARM_S seconds.
-            from .workers import warm_up
-
-            warm_up(workers, preload=["keras"], env=env)
         if test_data is not None:
             x_test, y_test, _ = _xy(*test_data, "test_data")
             rest = np.arange(len(y_all))

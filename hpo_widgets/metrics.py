@@ -517,20 +517,40 @@ def _prf(data: _Data, which: str, average: Any, pos_label: Any, beta: float = 1.
         flags.append(f"undefined_{which}")
     if avg == "binary" and i is None:
         return Score(0.0, flags)
-    ti, pi = data.indices()
-    k = len(data.classes)
-    kw: dict[str, Any] = {"zero_division": 0.0}
+    if avg == "micro":   # rare: one more call, with scikit-learn's own micro average
+        ti, pi = data.indices()
+        fn_ = {"precision": _skm().precision_score, "recall": _skm().recall_score}.get(which)
+        kw = {"labels": list(range(len(data.classes))), "average": "micro",
+              "zero_division": 0.0}
+        value = fn_(ti, pi, **kw) if fn_ else _skm().fbeta_score(ti, pi, beta=beta, **kw)
+        return Score(float(value), flags)
+    per_class = _per_class(data, beta)[{"precision": 0, "recall": 1}.get(which, 2)]
     if avg == "binary":   # the positive class's own score, whatever the other class is
-        kw.update(labels=[i], average=None)
-    else:
-        kw.update(labels=list(range(k)), average=avg)
-    if which == "precision":
-        value = _skm().precision_score(ti, pi, **kw)
-    elif which == "recall":
-        value = _skm().recall_score(ti, pi, **kw)
-    else:
-        value = _skm().fbeta_score(ti, pi, beta=beta, **kw)
-    return Score(float(np.asarray(value).ravel()[0]), flags)
+        return Score(float(per_class[i]), flags)
+    w = data.cm.sum(axis=1).astype(float) if avg == "weighted" else np.ones(len(per_class))
+    return Score(float(np.dot(w, per_class) / w.sum()) if w.sum() else 0.0, flags)
+
+
+#: Per-class (precision, recall, F-beta) of recent confusion matrices: a report asks for
+#: the same ones several times (each score, its baseline, the degenerate checks), and one
+#: scikit-learn call costs milliseconds of input checks.
+_PER_CLASS: dict[tuple[bytes, int, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _per_class(data: _Data, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's per-class precision, recall and F-beta (0/0 -> 0) of ``data``."""
+    k = len(data.classes)
+    key = (data.cm.tobytes(), k, float(beta))
+    hit = _PER_CLASS.get(key)
+    if hit is None:
+        ti, pi = data.indices()
+        p, r, f, _ = _skm().precision_recall_fscore_support(
+            ti, pi, beta=beta, labels=list(range(k)), average=None, zero_division=0.0)
+        hit = (np.asarray(p, float), np.asarray(r, float), np.asarray(f, float))
+        if len(_PER_CLASS) >= 64:
+            _PER_CLASS.pop(next(iter(_PER_CLASS)))
+        _PER_CLASS[key] = hit
+    return hit
 
 
 def _skm() -> Any:
@@ -541,22 +561,18 @@ def _skm() -> Any:
 
 
 def _accuracy(data: _Data) -> Score:
-    ti, pi = data.indices()
-    return Score(float(_skm().accuracy_score(ti, pi)), data.general_flags())
+    # the share of the diagonal: what sklearn.metrics.accuracy_score counts
+    return Score(float(np.trace(data.cm) / data.cm.sum()), data.general_flags())
 
 
 def _balanced_accuracy(data: _Data) -> Score:
-    import warnings
-
+    # scikit-learn's definition: the mean of the per-class recalls of the classes y_true has
     present = data.cm.sum(axis=1) > 0
     flags = data.general_flags()
     if not np.all(present):
         flags.append("no_positive_truth")
-    ti, pi = data.indices()
-    with warnings.catch_warnings():   # "y_pred contains classes not in y_true": flagged
-        warnings.simplefilter("ignore")
-        value = _skm().balanced_accuracy_score(ti, pi)
-    return Score(float(value), flags)
+    recall = _per_class(data, 1.0)[1]
+    return Score(float(recall[present].mean()), flags)
 
 
 def _mcc(data: _Data) -> Score:
