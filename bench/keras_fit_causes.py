@@ -9,6 +9,9 @@ variant and its ratio to the plain variant.
 ``plain``       in-memory arrays, no seeding (what the loop does)
 ``mmap``        the arrays memory-mapped from .npy files (what the worker did up to now)
 ``seeded``      ``keras.utils.set_random_seed(seed + i)`` before each trial (the worker does)
+``seeded-py``   Python's and NumPy's seeds per trial (weight init and dropout seeds come from
+                them), TensorFlow's once per process: ``tf.random.set_seed`` also clears
+                TensorFlow's eager kernel cache, so every trial re-creates its kernels
 ``callback``    our per-epoch reporter callback attached (reads ``logs``; no prediction)
 ``mmap+seeded`` both
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -32,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-VARIANTS = ("plain", "mmap", "seeded", "callback", "mmap+seeded")
+VARIANTS = ("plain", "mmap", "seeded", "seeded-py", "callback", "mmap+seeded")
 
 
 def main() -> None:
@@ -63,7 +67,10 @@ def main() -> None:
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]   # each goes first in turn
         for i, v in enumerate(order):
-            if "seeded" in v:
+            if v == "seeded-py":
+                random.seed(r * 100 + i)
+                np.random.seed(r * 100 + i)
+            elif "seeded" in v:
                 keras.utils.set_random_seed(r * 100 + i)
             data = (mm["xtr"], mm["ytr"], mm["xva"], mm["yva"]) if "mmap" in v else \
                 (xtr, ytr, xva, yva)

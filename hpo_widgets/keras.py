@@ -425,6 +425,29 @@ def _epoch_reporter(trial: Any, metric: str, x_val: XData,
     return Reporter()
 
 
+_TF_SEEDED: list[bool] = []   # whether this process has set TensorFlow's global seed
+
+
+def _seed(seed: int) -> None:
+    """Seed a trial: its weight initialisers and dropout draw their seeds from Python's
+    generator (Keras 3), data from NumPy's.
+
+    TensorFlow's global seed is set once per process only: ``tf.random.set_seed`` also
+    clears TensorFlow's eager kernel cache, so seeding it per trial made every trial
+    re-create its kernels (``bench/keras_fit_causes.py`` measures it), a cost a plain loop
+    does not pay.
+    """
+    import random
+
+    if not _TF_SEEDED:
+        import keras
+
+        keras.utils.set_random_seed(seed)
+        _TF_SEEDED.append(True)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
 #: Suffix of our own score where the model's history already holds a metric of that name
 #: (a Talos function compiling ``precision``): the user's value keeps its name.
 OURS_SUFFIX = "_hw"
@@ -455,7 +478,7 @@ class _KerasTrial:
         d = self.data()
         x_tr, y_tr, x_val, y_val = d["x_train"], d["y_train"], d["x_val"], d["y_val"]
         if self.reseed:
-            keras.utils.set_random_seed(self.seed + int(trial.id))
+            _seed(self.seed + int(trial.id))
         epochs = int(params.get("epochs", self.epochs))
         batch_size = int(params.get("batch_size", self.batch_size))
         y_val_labels = _labels(np.asarray(y_val)) if self.n_classes is not None else None
@@ -561,13 +584,12 @@ class _KerasEval:
         self.train_idx, self.score_idx, self.seed = train_idx, score_idx, seed
 
     def __call__(self, _params: Any = None) -> float:
-        import keras
 
         t = self.trial
         d = t.data()
         x_all = _concat(d["x_train"], d["x_val"])
         y_all = np.concatenate([d["y_train"], d["y_val"]])
-        keras.utils.set_random_seed(self.seed)
+        _seed(self.seed)
         if self.train_idx is None:      # final fit on train+val, scored on the test set
             x_fit, y_fit = x_all, y_all
             x_sc, y_sc = _map(np.asarray, d["x_test"]), np.asarray(d["y_test"])

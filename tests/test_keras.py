@@ -444,3 +444,22 @@ def test_construction_checks_name_the_fix_and_leave_nothing_on_disk(store):
     b = hw.KerasScan(build, SPACE, x, y, store=store, workers=0, name="exp-2")
     assert (a.name, b.name) == ("exp-1", "exp-2") and a.path != b.path
     assert a.path.name == "exp-1"
+
+
+def test_a_trial_seed_still_fixes_initial_weights_and_dropout():
+    """TensorFlow's seed is set once per process (it clears TF's kernel cache), yet a
+    trial's seed still decides its model's initial weights and dropout masks."""
+    from hpo_widgets.keras import _seed
+
+    def first_weights_and_dropout(seed):
+        _seed(seed)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4),
+                                  keras.layers.Dropout(0.5)])
+        out = model(np.ones((2, 8), "float32"), training=True)
+        return model.get_weights()[0], keras.ops.convert_to_numpy(out)
+
+    w1, d1 = first_weights_and_dropout(5)
+    w2, _ = first_weights_and_dropout(6)
+    w3, d3 = first_weights_and_dropout(5)
+    assert not np.array_equal(w1, w2)
+    assert np.array_equal(w1, w3) and np.array_equal(d1, d3)
