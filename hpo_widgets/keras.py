@@ -425,6 +425,10 @@ def _epoch_reporter(trial: Any, metric: str, x_val: XData,
     return Reporter()
 
 
+#: What a KerasScan worker imports: Keras before it takes a trial, scikit-learn's metrics
+#: (for our scores, after training) while its first trial trains.
+_PRELOAD = ["keras", "+sklearn.metrics"]
+
 _TF_SEEDED: list[bool] = []   # whether this process has set TensorFlow's global seed
 
 
@@ -721,7 +725,7 @@ class KerasScan(Scan):
             # worker nobody takes leaves after workers.KEEP_WARM_S seconds.
             from .workers import warm_up
 
-            warm_up(workers, preload=["keras"], env=env)
+            warm_up(workers, preload=_PRELOAD, env=env)
         self.build = build
         self.talos = _is_talos(build)
         x_all, y_all, self.classes = _xy(x, y, "data")
@@ -810,7 +814,7 @@ class KerasScan(Scan):
             # a pool per start() and per evaluate(); its workers stay warm in between
             # (workers.KEEP_WARM_S), so Keras is imported once, not once per call
             self._pool_factory = lambda: ProcessWorkers(
-                workers, max_rss_growth_mb=recycle_mb, preload=["keras"], env=env)
+                workers, max_rss_growth_mb=recycle_mb, preload=_PRELOAD, env=env)
             options.setdefault("n_jobs", workers)
         super().__init__(objective, space, metric=metric, mode=mode, name=name, store=store,
                          executor=executor, **options)

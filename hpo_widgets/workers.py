@@ -256,7 +256,9 @@ class ProcessWorkers:
     ``max_rss_growth_mb``: replace a worker once its memory grew this much since its
     first trial (the memory a framework leaks per model). ``max_tasks``: replace it
     after this many trials regardless. ``preload``: modules a new worker imports before
-    it takes work (e.g. ``["keras"]``), so that import is not charged to a trial.
+    it takes work (e.g. ``["keras"]``), so that import is not charged to a trial; a name
+    with a leading ``+`` is imported once the worker is ready, alongside its first trial
+    (``"+sklearn.metrics"``: needed only after training).
     ``env``: extra environment variables for the workers (e.g. ``KERAS_BACKEND``).
     ``keep_warm``: seconds the workers wait, idle, for the next pool after this one shuts
     down (default :data:`KEEP_WARM_S` when ``preload`` is given, else 0: a bare Python
@@ -330,7 +332,8 @@ class ProcessWorkers:
         with self._lock:
             if self._closed or any(w.ready for w in self._workers):
                 return None
-        what = f" and importing {', '.join(self.preload)}" if self.preload else ""
+        first = [m for m in self.preload if not m.startswith("+")]
+        what = f" and importing {', '.join(first)}" if first else ""
         return f"starting a worker{what}…"
 
     def abandon(self, fut: Future[Any]) -> None:
@@ -640,11 +643,18 @@ def _with_output(outcome: dict[str, Any], text: str) -> dict[str, Any]:
     return outcome
 
 
+def _import_quietly(modules: list[str]) -> None:
+    for mod in modules:
+        with contextlib.suppress(Exception):
+            __import__(mod)
+
+
 def _worker_main(rfd: int, wfd: int, preload: str) -> None:
     inbox = Connection(rfd, writable=False)
     out = Connection(wfd, readable=False)
     capture = _OutputCapture()
-    for mod in filter(None, preload.split(",")):
+    mods = [m for m in preload.split(",") if m]
+    for mod in (m for m in mods if not m.startswith("+")):
         with contextlib.suppress(Exception):
             __import__(mod)
     from .scan import run_trial
@@ -656,6 +666,10 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
         out.send(("ready",))
     except OSError:
         os._exit(0)   # the kernel went away while this worker was starting
+    later = [m[1:] for m in mods if m.startswith("+")]
+    if later:   # needed only after a trial's training: imported while the first one trains
+        threading.Thread(target=_import_quietly, args=(later,), daemon=True,
+                         name="hpo-preload").start()
     objectives: dict[int, Any] = {}
     while True:
         try:

@@ -463,3 +463,25 @@ def test_a_trial_seed_still_fixes_initial_weights_and_dropout():
     w3, d3 = first_weights_and_dropout(5)
     assert not np.array_equal(w1, w2)
     assert np.array_equal(w1, w3) and np.array_equal(d1, d3)
+
+
+def test_named_inputs_are_split_row_by_row_together(store):
+    rng = np.random.default_rng(1)
+    ids = np.arange(200, dtype="float32")
+    x = {"numbers": np.column_stack([ids, rng.normal(size=200)]).astype("float32"),
+         "tokens": np.column_stack([ids, ids * 2]).astype("int64")}
+    y = rng.integers(0, 2, 200)
+    scan = hw.KerasScan(build, SPACE, x, y, store=store, workers=0, metric="val_f1",
+                        test_split=0.2, name="named")
+    import json
+
+    folder = scan.path / "data"
+    assert json.loads((folder / "layout.json").read_text())["x_val"]["names"] == \
+        ["numbers", "tokens"]
+    seen = []
+    for part, ys in (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test")):
+        num, tok = np.load(folder / f"{part}@0.npy"), np.load(folder / f"{part}@1.npy")
+        assert np.array_equal(num[:, 0], tok[:, 0]) and tok.dtype == np.int64
+        assert np.array_equal(np.load(folder / f"{ys}.npy"), y[num[:, 0].astype(int)])
+        seen.extend(num[:, 0])
+    assert sorted(seen) == list(ids)       # every row once, in exactly one part
