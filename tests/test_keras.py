@@ -485,3 +485,36 @@ def test_named_inputs_are_split_row_by_row_together(store):
         assert np.array_equal(np.load(folder / f"{ys}.npy"), y[num[:, 0].astype(int)])
         seen.extend(num[:, 0])
     assert sorted(seen) == list(ids)       # every row once, in exactly one part
+
+
+def test_evaluate_never_hands_a_talos_function_the_rows_it_scores(store):
+    seen = []   # (ids received as training rows, ids received as validation rows) per call
+
+    def talos_model(x_train, y_train, x_val, y_val, params):
+        import keras
+
+        seen.append((set(x_train[:, 0].astype(int)), set(x_val[:, 0].astype(int))))
+        model = keras.Sequential([keras.Input((x_train.shape[1],)),
+                                  keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        model.compile("adam", "binary_crossentropy", metrics=["acc"])
+        out = model.fit(x_train, y_train, validation_data=(x_val, y_val), verbose=0,
+                        epochs=params["epochs"], callbacks=[keras.callbacks.EarlyStopping(
+                            monitor="val_acc", patience=1, restore_best_weights=True)])
+        return out, model
+
+    x, y = breast_cancer()
+    x = np.column_stack([np.arange(len(x)), x]).astype("float32")   # a row id in column 0
+    scan = hw.KerasScan(talos_model, {"epochs": [3]}, x, y, metric="val_acc", workers=0,
+                        max_trials=1, store=store)
+    scan.start().wait(300)
+    test_ids = set(np.load(scan.path / "data" / "x_test.npy")[:, 0].astype(int))
+    seen.clear()
+    scan.evaluate(top=1, folds=2)
+    assert len(seen) == 3
+    for fit_rows, val_rows in seen:
+        assert not (fit_rows | val_rows) & test_ids      # the test set: never handed over
+        assert not fit_rows & val_rows
+    # a fold's scored rows are neither trained on nor used for early stopping
+    (f1, v1), (f2, v2) = seen[0], seen[1]
+    assert not (f1 | v1) & (f2 | v2)                      # two folds: each scores the other
