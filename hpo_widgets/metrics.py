@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -403,6 +402,14 @@ class _Data:
         data.classes, data.cm, data.width = classes, cm, None
         return data
 
+    def indices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(true, predicted) class indices, one pair per sample, rebuilt from the
+        confusion matrix (the scores below depend on the counts only, not on order)."""
+        k = len(self.classes)
+        counts = self.cm.ravel()
+        cells = np.repeat(np.arange(k * k), counts)
+        return cells // k, cells % k
+
     def general_flags(self) -> list[str]:
         flags = []
         if np.count_nonzero(self.cm.sum(axis=0)) == 1:
@@ -480,6 +487,7 @@ def _prf(data: _Data, which: str, average: Any, pos_label: Any, beta: float = 1.
     tp_all = np.diag(cm).astype(float)
     predicted = cm.sum(axis=0).astype(float)
     truth = cm.sum(axis=1).astype(float)
+    i: int | None = None
     if avg == "binary":
         i = _index_of(data.classes, pos_label)
         if i is None:  # the positive class appears nowhere
@@ -497,65 +505,94 @@ def _prf(data: _Data, which: str, average: Any, pos_label: Any, beta: float = 1.
         tp, fp, fn = tp.sum(keepdims=True), fp.sum(keepdims=True), fn.sum(keepdims=True)
         weights = np.ones(1)
 
+    # our part: which ratios were 0/0 (flags); the value itself is scikit-learn's
     if which == "precision":
-        num, den = tp, tp + fp
+        den = tp + fp
     elif which == "recall":
-        num, den = tp, tp + fn
+        den = tp + fn
     else:
-        b2 = beta * beta
-        num, den = (1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp
-    values, undefined = _safe_ratio(num, den)
-    if np.any(undefined & (weights > 0)):
+        den = (1 + beta * beta) * tp + beta * beta * fn + fp
+    if np.any((den == 0) & (weights > 0)):
         flags.append(f"undefined_{which}")
-    return Score(float(np.dot(weights, values) / weights.sum()), flags)
+    if avg == "binary" and i is None:
+        return Score(0.0, flags)
+    if avg == "micro":   # rare: one more call, with scikit-learn's own micro average
+        ti, pi = data.indices()
+        fn_ = {"precision": _skm().precision_score, "recall": _skm().recall_score}.get(which)
+        kw = {"labels": list(range(len(data.classes))), "average": "micro",
+              "zero_division": 0.0}
+        value = fn_(ti, pi, **kw) if fn_ else _skm().fbeta_score(ti, pi, beta=beta, **kw)
+        return Score(float(value), flags)
+    per_class = _per_class(data, beta)[{"precision": 0, "recall": 1}.get(which, 2)]
+    if avg == "binary":   # the positive class's own score, whatever the other class is
+        return Score(float(per_class[i]), flags)
+    w = data.cm.sum(axis=1).astype(float) if avg == "weighted" else np.ones(len(per_class))
+    return Score(float(np.dot(w, per_class) / w.sum()) if w.sum() else 0.0, flags)
+
+
+#: Per-class (precision, recall, F-beta) of recent confusion matrices: a report asks for
+#: the same ones several times (each score, its baseline, the degenerate checks), and one
+#: scikit-learn call costs milliseconds of input checks.
+_PER_CLASS: dict[tuple[bytes, int, float], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+
+def _per_class(data: _Data, beta: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's per-class precision, recall and F-beta (0/0 -> 0) of ``data``."""
+    k = len(data.classes)
+    key = (data.cm.tobytes(), k, float(beta))
+    hit = _PER_CLASS.get(key)
+    if hit is None:
+        ti, pi = data.indices()
+        p, r, f, _ = _skm().precision_recall_fscore_support(
+            ti, pi, beta=beta, labels=list(range(k)), average=None, zero_division=0.0)
+        hit = (np.asarray(p, float), np.asarray(r, float), np.asarray(f, float))
+        if len(_PER_CLASS) >= 64:
+            _PER_CLASS.pop(next(iter(_PER_CLASS)))
+        _PER_CLASS[key] = hit
+    return hit
+
+
+def _skm() -> Any:
+    """``sklearn.metrics``, imported on first use (``import hpo_widgets`` stays cheap)."""
+    import sklearn.metrics
+
+    return sklearn.metrics
 
 
 def _accuracy(data: _Data) -> Score:
+    # the share of the diagonal: what sklearn.metrics.accuracy_score counts
     return Score(float(np.trace(data.cm) / data.cm.sum()), data.general_flags())
 
 
 def _balanced_accuracy(data: _Data) -> Score:
-    truth = data.cm.sum(axis=1)
-    present = truth > 0
-    recalls = np.diag(data.cm)[present] / truth[present]
+    # scikit-learn's definition: the mean of the per-class recalls of the classes y_true has
+    present = data.cm.sum(axis=1) > 0
     flags = data.general_flags()
     if not np.all(present):
         flags.append("no_positive_truth")
-    return Score(float(recalls.mean()), flags)
+    recall = _per_class(data, 1.0)[1]
+    return Score(float(recall[present].mean()), flags)
 
 
 def _mcc(data: _Data) -> Score:
     cm = data.cm.astype(float)
     n = cm.sum()
-    correct = np.trace(cm)
     t = cm.sum(axis=1)
     p = cm.sum(axis=0)
-    cov_tp = correct * n - t @ p
-    cov_pp = n * n - p @ p
-    cov_tt = n * n - t @ t
     flags = data.general_flags()
-    den = cov_tt * cov_pp
-    if den <= 0:
+    if (n * n - t @ t) * (n * n - p @ p) <= 0:   # a constant side: 0/0
         flags.append("undefined_mcc")
         return Score(0.0, flags)
-    return Score(float(np.clip(cov_tp / math.sqrt(den), -1.0, 1.0)), flags)
+    ti, pi = data.indices()
+    return Score(float(np.clip(_skm().matthews_corrcoef(ti, pi), -1.0, 1.0)), flags)
 
 
 def _average_precision(positive: np.ndarray, score: np.ndarray) -> tuple[float, bool]:
-    """Average precision of one binary ranking; (0.0, True) when there is no positive."""
-    n_pos = int(positive.sum())
-    if n_pos == 0:
+    """Average precision of one binary ranking (scikit-learn's: tied scores enter
+    together); (0.0, True) when there is no positive."""
+    if int(positive.sum()) == 0:
         return 0.0, True
-    order = np.argsort(-score)  # any order within ties: tied samples are grouped below
-    s = score[order]
-    y = positive[order]
-    # one precision/recall point per distinct score: tied samples enter together
-    ends = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]
-    tps = np.cumsum(y)[ends].astype(float)
-    seen = (ends + 1).astype(float)
-    prec = tps / seen
-    rec = tps / n_pos
-    return float(np.sum(np.diff(np.r_[0.0, rec]) * prec)), False
+    return float(_skm().average_precision_score(positive.astype(int), score)), False
 
 
 def _scores_array(y_score: Any) -> np.ndarray:
@@ -890,31 +927,6 @@ _ALIASES = {
     "auprc": "pr_auc",
 }
 _PREFIXES = ("val_", "test_", "train_")
-_LOSS_PARTS = ("loss", "error", "mse", "mae", "crossentropy", "hinge", "divergence", "poisson")
-_LOSS_TOKENS = {"err", "kld", "nll", "mape", "msle", "logcosh", "brier", "regret"}
-_SCORE_TOKENS = {
-    "accuracy",
-    "acc",
-    "f1",
-    "fbeta",
-    "precision",
-    "recall",
-    "auc",
-    "prauc",
-    "mcc",
-    "ap",
-    "auprc",
-    "matthews",
-    "corrcoef",
-    "iou",
-    "dice",
-    "r2",
-    "sensitivity",
-    "specificity",
-    "kappa",
-    "top",
-    "score",
-}
 
 
 def _strip_prefix(name: Any) -> str:
@@ -962,17 +974,6 @@ def higher_is_better(name: str) -> bool | None:
     from .options import metric_direction  # the one answer, shared with Scan and %%hpo
 
     return {"max": True, "min": False}.get(metric_direction(_strip_prefix(name)) or "")
-    n = _strip_prefix(name)
-    if _canonical(n) is not None:
-        return True
-    if any(part in n for part in _LOSS_PARTS):
-        return False
-    tokens = {tok for tok in re.split(r"[^a-z0-9.]+", n) if tok}
-    if tokens & _LOSS_TOKENS:
-        return False
-    if tokens & _SCORE_TOKENS or any(re.fullmatch(r"f\d+(\.\d+)?", tok) for tok in tokens):
-        return True
-    return None
 
 
 def baseline_score(

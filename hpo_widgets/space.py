@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_GRID_SIZE", "Bool", "Choice", "Fixed", "Float", "Int", "Param", "Space"]
+from . import values as _values
+
+__all__ = ["MAX_GRID_SIZE", "Bool", "Choice", "Fixed", "Float", "Int", "Param", "Space",
+           "talos_values"]
 
 #: Largest grid the grid strategy will enumerate. Above this a grid search is a
 #: mistake (it would not finish); random or Bayesian search is the fix.
@@ -90,7 +93,8 @@ class Param:
         return clone
 
     def _replace(self, **changes: Any) -> Param:
-        args = {k: v for k, v in self.to_dict().items() if k != "type"}
+        # to_dict() is the stored (JSON) form; decoding gives the constructor's values back
+        args = {k: _values.decode(v) for k, v in self.to_dict().items() if k != "type"}
         args.update(changes)
         clone = type(self)(**args)
         clone.name = self.name
@@ -103,7 +107,8 @@ class Param:
         return hash(json.dumps(self.to_dict(), sort_keys=True, default=repr))
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "type")
+        args = ", ".join(f"{k}={_values.decode(v)!r}" for k, v in self.to_dict().items()
+                         if k != "type")
         return f"{type(self).__name__}({args})"
 
 
@@ -113,6 +118,9 @@ class _Numeric(Param):
     def __init__(self, low: Any, high: Any, *, log: bool = False, step: Any = None,
                  num: int | None = None) -> None:
         who = type(self).__name__
+        if not isinstance(log, bool | np.bool_):
+            raise TypeError(f"{who}: log must be True or False, got {log!r}; "
+                            "e.g. log=True for a learning rate")
         lo = _finite_number(low, f"{who} low")
         hi = _finite_number(high, f"{who} high")
         if lo >= hi:
@@ -360,13 +368,16 @@ class Choice(Param):
         if not vals:
             raise ValueError("Choice needs at least one value, got an empty list; "
                              "add values, or drop the parameter")
-        for v in vals:
-            if isinstance(v, float) and not math.isfinite(v):
-                raise ValueError(f"Choice values must be finite, got {v!r}")
+        # each value must come back from the store as itself (a class by its importable
+        # name, a tuple as a tuple), or a resumed scan would hand the objective a string
+        vals = [_values.check(v, "Choice value") for v in vals]
         seen: list[Any] = []
         for v in vals:
-            if any(type(v) is type(s) and v == s for s in seen):
-                raise ValueError(f"Choice lists {v!r} twice; list each value once")
+            same = [s for s in seen if _same_choice(v, s)]
+            if same:
+                twice = f"{v!r} twice" if repr(same[0]) == repr(v) else \
+                    f"{same[0]!r} and {v!r}, which are equal"
+                raise ValueError(f"Choice lists {twice}; list each value once")
             seen.append(v)
         self.values = vals
 
@@ -409,7 +420,7 @@ class Choice(Param):
         return self._replace(values=vals)  # type: ignore[return-value]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, "values": list(self.values)}
+        return {"type": self.kind, "values": [_values.encode(v) for v in self.values]}
 
 
 class Bool(Choice):
@@ -444,10 +455,7 @@ class Fixed(Param):
     kind = "fixed"
 
     def __init__(self, value: Any) -> None:
-        value = _plain(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"Fixed value must be finite, got {value!r}")
-        self.value = value
+        self.value = _values.check(_plain(value), "Fixed value")
 
     @property
     def tunable(self) -> bool:
@@ -469,17 +477,47 @@ class Fixed(Param):
         return bool(_plain(value) == self.value)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.kind, "value": self.value}
+        return {"type": self.kind, "value": _values.encode(self.value)}
 
 
 _KINDS: dict[str, type[Param]] = {"int": Int, "float": Float, "choice": Choice, "bool": Bool,
                                   "fixed": Fixed}
 
 
+def _same_choice(a: Any, b: Any) -> bool:
+    """Whether two choice values are one value listed twice (``1`` and ``1.0`` are: a
+    search would treat them as one point; ``True`` and ``1`` are not)."""
+    if isinstance(a, bool) != isinstance(b, bool):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - values that cannot be compared are different
+        return False
+
+
 def _param_from_dict(d: Mapping[str, Any]) -> Param:
-    d = dict(d)
+    """A parameter from its :meth:`Param.to_dict` form (classes and tuples restored)."""
+    d = {k: _values.decode(v) for k, v in d.items()}
     cls = _KINDS[d.pop("type")]
     return cls(**d)
+
+
+def talos_values(low: Any, high: Any, n: Any) -> list[Any]:
+    """The values Talos searches for a ``(low, high, n)`` tuple.
+
+    Talos reads it as ``numpy.arange(low, high, (high - low) / n)``: ``n`` values from
+    ``low`` in equal steps, ``high`` itself excluded; when both ends are Python ints the
+    values are truncated to ints and repeats dropped.
+
+    >>> talos_values(0, 0.5, 5)
+    [0.0, 0.1, 0.2, 0.30000000000000004, 0.4]
+    >>> talos_values(2, 30, 10)
+    [2, 4, 7, 10, 13, 16, 18, 21, 24, 27]
+    """
+    vals = np.arange(low, high, (high - low) / n)
+    if isinstance(low, numbers.Integral) and isinstance(high, numbers.Integral):
+        return [int(v) for v in np.unique(vals.astype(int))]
+    return [float(v) for v in vals]
 
 
 def _from_talos(name: str, spec: Any) -> Param:
@@ -516,9 +554,13 @@ def _from_talos(name: str, spec: Any) -> Param:
         if isinstance(third, bool) or not isinstance(third, numbers.Integral) or third < 1:
             raise ValueError(f"parameter {name!r}: the number of steps must be a positive "
                              f"integer, got {third!r}")
-        if third == 1:
-            return Fixed(low)
-        return cls(low, high, num=int(third))
+        if low >= high:
+            raise ValueError(f"parameter {name!r}: low ({low!r}) must be below high "
+                             f"({high!r}) in (low, high, n); swap them, or give one value")
+        # Talos's meaning, so a Talos dict searches the values it searched there:
+        # n steps from low, high excluded (hw.Float(low, high, num=n) includes both ends)
+        vals = talos_values(low, high, int(third))
+        return Fixed(vals[0]) if len(vals) == 1 else Choice(vals)
     if isinstance(spec, Mapping | set | frozenset):
         raise TypeError(f"parameter {name!r}: cannot read {type(spec).__name__} {spec!r}; use "
                         "(low, high), a list of choices, a scalar, or hw.Float/Int/Choice")
@@ -574,8 +616,10 @@ class Space(Mapping[str, Param]):
         """Read a Talos-style dict.
 
         ``(low, high)`` a range (integers if both ends are integers), ``(low, high, n)``
-        ``n`` evenly spaced values with both ends included, ``(low, high, "log")`` a log
-        range, a list a choice, a scalar a fixed value.
+        the values Talos searches for it (:func:`talos_values`: ``n`` steps from ``low``,
+        ``high`` excluded, ints truncated and deduplicated when both ends are ints; for
+        ``n`` evenly spaced values with both ends use ``hw.Float(low, high, num=n)``),
+        ``(low, high, "log")`` a log range, a list a choice, a scalar a fixed value.
 
         >>> s = Space.from_dict({"lr": (1e-4, 1e-1, "log"), "units": [32, 64], "epochs": 20})
         >>> s["lr"], s["units"], s["epochs"]

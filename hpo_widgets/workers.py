@@ -59,6 +59,9 @@ KEEP_WARM_S = float(os.environ.get("HPO_WIDGETS_KEEP_WARM_S", "300"))
 MAX_SPARES = 4
 #: A worker whose memory grew by this share of its limit gets its successor started.
 SUCCESSOR_AT = 0.5
+#: Characters of a trial's output kept in its metrics as ``"stdout"`` (the last ones, as
+#: ``%%hpo`` keeps: the same limit as ``magics.STDOUT_LIMIT``).
+OUTPUT_LIMIT = 4000
 
 # objective tokens are unique in this process, so a warm worker that served an earlier
 # pool can never mistake a new objective for an old one (ids of dead objects are reused)
@@ -253,7 +256,9 @@ class ProcessWorkers:
     ``max_rss_growth_mb``: replace a worker once its memory grew this much since its
     first trial (the memory a framework leaks per model). ``max_tasks``: replace it
     after this many trials regardless. ``preload``: modules a new worker imports before
-    it takes work (e.g. ``["keras"]``), so that import is not charged to a trial.
+    it takes work (e.g. ``["keras"]``), so that import is not charged to a trial; a name
+    with a leading ``+`` is imported once the worker is ready, alongside its first trial
+    (``"+sklearn.metrics"``: needed only after training).
     ``env``: extra environment variables for the workers (e.g. ``KERAS_BACKEND``).
     ``keep_warm``: seconds the workers wait, idle, for the next pool after this one shuts
     down (default :data:`KEEP_WARM_S` when ``preload`` is given, else 0: a bare Python
@@ -326,6 +331,16 @@ class ProcessWorkers:
 
         inner.add_done_callback(unwrap)
         return fut
+
+    def note(self) -> str | None:
+        """What the pool is doing before it can run trials ("starting a worker and
+        importing keras…"), or ``None`` once a worker is ready (a dashboard shows it)."""
+        with self._lock:
+            if self._closed or any(w.ready for w in self._workers):
+                return None
+        first = [m for m in self.preload if not m.startswith("+")]
+        what = f" and importing {', '.join(first)}" if first else ""
+        return f"starting a worker{what}…"
 
     def abandon(self, fut: Future[Any]) -> None:
         """Kill the worker running ``fut`` (a hung trial) and start a fresh one."""
@@ -575,10 +590,78 @@ def _portable(outcome: dict[str, Any]) -> dict[str, Any]:
     return outcome
 
 
+class _OutputCapture:
+    """Everything written to this process's file descriptors 1 and 2 (``print``, ``os.write``,
+    TensorFlow's C++ logs, a child process's output) goes to a private file, not to the
+    kernel's terminal or notebook; each trial gets the tail of what it wrote.
+
+    A file, not a pipe: writers never block on a reader, and no thread is needed.
+    """
+
+    def __init__(self) -> None:
+        import fcntl
+        import tempfile
+
+        self.file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
+        # append mode: after a truncation every writer continues at the new end
+        flags = fcntl.fcntl(self.file.fileno(), fcntl.F_GETFL)
+        fcntl.fcntl(self.file.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
+        for fd in (1, 2):
+            os.dup2(self.file.fileno(), fd)
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True,
+                                      errors="replace")
+        sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True,
+                                      errors="replace")
+
+    def start(self) -> None:
+        """Forget what came before (the last trial's output, start-up chatter)."""
+        self._flush()
+        os.ftruncate(self.file.fileno(), 0)
+
+    def tail(self, limit: int = OUTPUT_LIMIT) -> str:
+        """The last ``limit`` characters written since :meth:`start`."""
+        self._flush()
+        fd = self.file.fileno()
+        size = os.fstat(fd).st_size
+        # 4 bytes a character at most in UTF-8: read no more than the tail can need
+        want = min(size, 4 * limit)
+        data = os.pread(fd, want, size - want)
+        return data.decode("utf-8", errors="replace")[-limit:]
+
+    @staticmethod
+    def _flush() -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+
+
+def _with_output(outcome: dict[str, Any], text: str) -> dict[str, Any]:
+    """Put a trial's output where the scan shows it: the metrics' ``"stdout"`` (a dict
+    result), the outcome, and a failed trial's traceback."""
+    if not text:
+        return outcome
+    outcome["stdout"] = text
+    res = outcome.get("result")
+    if isinstance(res, dict) and "stdout" not in res:
+        res["stdout"] = text
+    if outcome.get("traceback"):
+        outcome["traceback"] = f"{outcome['traceback']}\n--- printed by the trial ---\n" \
+                               f"{text.rstrip()}"
+    return outcome
+
+
+def _import_quietly(modules: list[str]) -> None:
+    for mod in modules:
+        with contextlib.suppress(Exception):
+            __import__(mod)
+
+
 def _worker_main(rfd: int, wfd: int, preload: str) -> None:
     inbox = Connection(rfd, writable=False)
     out = Connection(wfd, readable=False)
-    for mod in filter(None, preload.split(",")):
+    capture = _OutputCapture()
+    mods = [m for m in preload.split(",") if m]
+    for mod in (m for m in mods if not m.startswith("+")):
         with contextlib.suppress(Exception):
             __import__(mod)
     from .outcome import run_trial
@@ -590,6 +673,10 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
         out.send(("ready",))
     except OSError:
         os._exit(0)   # the kernel went away while this worker was starting
+    later = [m[1:] for m in mods if m.startswith("+")]
+    if later:   # needed only after a trial's training: imported while the first one trains
+        threading.Thread(target=_import_quietly, args=(later,), daemon=True,
+                         name="hpo-preload").start()
     objectives: dict[int, Any] = {}
     while True:
         try:
@@ -611,7 +698,9 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
         if blob is not None:
             objectives[token] = pickle.loads(blob)
         handle = _remote_handle(tid, params, out, inbox)
+        capture.start()
         outcome = run_trial(objectives[token], params, handle, pass_trial)  # type: ignore[arg-type]
+        outcome = _with_output(outcome, capture.tail())
         try:
             out.send(("done", tid, _portable(outcome), _rss_mb()))
         except (pickle.PicklingError, TypeError, AttributeError) as e:
@@ -620,5 +709,4 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.stdout = io.TextIOWrapper(open(os.devnull, "wb"))  # noqa: SIM115 - trial prints go nowhere
     _worker_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else "")

@@ -15,7 +15,7 @@ pytest.importorskip("ipywidgets")
 pytest.importorskip("bqplot")
 
 SPACE = {"x": (0.0, 1.0), "lr": (1e-4, 1e-1, "log"), "act": ["relu", "elu", "gelu"],
-         "u": (1, 8), "k": (0.0, 1.0, 5), "epochs": 3}
+         "u": (1, 8), "k": hw.Float(0.0, 1.0, num=5), "epochs": 3}   # ends included, by name
 
 
 def objective(params, trial):

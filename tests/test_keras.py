@@ -269,3 +269,252 @@ def test_kernel_memory_stays_flat_over_100_trials(tmp_path):
     assert res["done"] == 100
     assert res["tf_in_kernel"] is False
     assert res["rss_end"] - res["rss_start"] < 100, res     # MB, generous
+
+
+# -- Talos users' code, unchanged -------------------------------------------------------------
+def passengers(n=400, seed=0):
+    """Titanic-like rows as people load them: categories in strings, numbers, a label."""
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"pclass": rng.integers(1, 4, n), "sex": rng.choice(["male", "female"], n),
+                       "age": rng.normal(30, 12, n).round(), "fare": rng.gamma(2, 15, n),
+                       "embarked": rng.choice(["C", "Q", "S"], n)})
+    logit = 1.5 * (df.sex == "female") - 0.6 * (df.pclass - 2) + 0.01 * (df.fare - 30)
+    survived = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return df, survived
+
+
+def talos_titanic(x_train, y_train, x_val, y_val, params):
+    """A Talos template as its users write it: classes as values, 'acc', early stopping on
+    val_acc, compiled precision/recall."""
+    import keras
+
+    model = keras.Sequential([keras.Input((x_train.shape[1],)),
+                              keras.layers.Dense(params["first_neuron"],
+                                                 activation=params["activation"]),
+                              keras.layers.Dropout(params["dropout"]),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=params["optimizer"](learning_rate=params["lr"]),
+                  loss="binary_crossentropy",
+                  metrics=["acc", keras.metrics.Precision(thresholds=0.9, name="precision"),
+                           keras.metrics.Recall(name="recall")])
+    out = model.fit(x_train, y_train, validation_data=[x_val, y_val], verbose=0,
+                    batch_size=params["batch_size"], epochs=params["epochs"],
+                    callbacks=[keras.callbacks.EarlyStopping(monitor="val_acc", patience=2)])
+    return out, model
+
+
+def test_a_talos_template_with_get_dummies_data_runs_unchanged_in_a_worker(store):
+    pd = pytest.importorskip("pandas")
+    from keras.activations import elu, relu
+    from keras.optimizers import Adam, Nadam
+
+    df, survived = passengers()
+    x = pd.get_dummies(df).values            # the Talos titanic loader: an object array
+    assert x.dtype == object
+    p = {"first_neuron": [8, 16], "activation": [relu, elu], "optimizer": [Adam, Nadam],
+         "lr": (0.5, 5, 10), "dropout": (0, 0.5, 5), "batch_size": (16, 64, 2),
+         "epochs": [4]}
+    scan = hw.KerasScan(talos_titanic, p, x, survived, metric="val_precision", max_trials=3,
+                        store=store, seed=0, strategy="random")
+    # the dict searches what Talos searches: high excluded
+    assert scan.space["dropout"].grid() == pytest.approx([0, 0.1, 0.2, 0.3, 0.4])
+    assert scan.space["batch_size"].grid() == [16, 40]
+    assert scan.space["lr"].grid()[-1] == pytest.approx(4.55)
+    scan.start()
+    assert scan.wait(300)
+    assert [t.status for t in scan.trials] == ["finished"] * 3, [t.error for t in scan.trials]
+    for t in scan.trials:
+        # the user's compiled precision (threshold 0.9) keeps its name and its value...
+        assert t.metrics["val_precision"] == pytest.approx(t.curve[-1][1])
+        # ...and ours (threshold 0.5, whole validation set) sits next to it
+        assert 0 <= t.metrics["val_precision_hw"] <= 1 and "val_recall_hw" in t.metrics
+        assert t.params["optimizer"] in (Adam, Nadam) and t.params["activation"] in (relu, elu)
+    scan.close()
+
+
+def two_inputs(seed=0, n=300):
+    rng = np.random.default_rng(seed)
+    ids = np.arange(n, dtype="float32")[:, None]           # a row id rides along in x_a
+    a = np.hstack([ids, rng.normal(size=(n, 3)).astype("float32")])
+    b = rng.normal(size=(n, 5)).astype("float32")
+    y = ((a[:, 1] + b[:, 0]) > 0).astype(int)
+    return [a, b], y
+
+
+def test_two_input_model_is_scored_and_evaluate_never_hands_it_test_rows(store):
+    seen = []   # ids of every row the model function received, per call
+
+    def two_input_model(x_train, y_train, x_val, y_val, params):
+        import keras
+
+        seen.append(set(x_train[0][:, 0].astype(int)) | set(x_val[0][:, 0].astype(int)))
+        in_a, in_b = keras.Input((4,)), keras.Input((5,))
+        joined = keras.layers.Concatenate()([keras.layers.Dense(8, "relu")(in_a),
+                                             keras.layers.Dense(8, "relu")(in_b)])
+        model = keras.Model([in_a, in_b], keras.layers.Dense(1, "sigmoid")(joined))
+        model.compile("adam", "binary_crossentropy", metrics=["acc"])
+        out = model.fit(x_train, y_train, validation_data=(x_val, y_val), verbose=0,
+                        epochs=params["epochs"], batch_size=32,
+                        callbacks=[keras.callbacks.EarlyStopping(monitor="val_acc",
+                                                                 patience=1)])
+        return out, model
+
+    x, y = two_inputs()
+    scan = hw.KerasScan(two_input_model, {"epochs": [3], "units": [8]}, x, y, metric="val_f1",
+                        workers=0, max_trials=1, store=store)
+    assert sum(scan.split_sizes.values()) == len(y)
+    scan.start().wait(300)
+    t = scan.trials[0]
+    assert t.status == "finished", t.error
+    assert 0 <= t.metrics["val_f1"] <= 1 and "val_acc" in t.metrics
+    test_ids = set(np.load(scan.path / "data" / "x_test@0.npy")[:, 0].astype(int))
+    assert len(test_ids) == scan.split_sizes["test"]
+    seen.clear()
+    out = scan.evaluate(top=1, folds=2)
+    assert len(seen) == 3                         # two folds and the final fit
+    for rows in seen:
+        assert not rows & test_ids                # the test set is never handed over
+    final = seen[-1]
+    assert len(final) == scan.split_sizes["train"] + scan.split_sizes["val"]
+    for rows in seen[:2]:                         # a fold's scored rows are not given either
+        assert len(rows) < len(final)
+    assert 0 <= out.iloc[0].test <= 1
+
+
+def test_when_our_scoring_cannot_run_the_history_counts_with_a_flag(store):
+    def two_outputs(x_train, y_train, x_val, y_val, params):
+        import keras
+
+        inp = keras.Input((30,))
+        h = keras.layers.Dense(4, "relu")(inp)
+        model = keras.Model(inp, [keras.layers.Dense(1, "sigmoid", name="a")(h),
+                                  keras.layers.Dense(1, "sigmoid", name="b")(h)])
+        model.compile("adam", ["binary_crossentropy", "binary_crossentropy"])
+        out = model.fit(x_train, [y_train, y_train], validation_data=(x_val, [y_val, y_val]),
+                        epochs=params["epochs"], verbose=0)
+        return out, model
+
+    x, y = breast_cancer()
+    scan = hw.KerasScan(two_outputs, {"epochs": [2]}, x, y, metric="val_loss", workers=0,
+                        max_trials=1, store=store)
+    scan.start().wait(300)
+    t = scan.trials[0]
+    assert t.status == "finished", t.error          # the training is not thrown away
+    assert t.metrics["scored_from_history"] is True and t.metrics["scoring_error"]
+    assert "scored_from_history" in t.metrics["flags"]
+    assert t.value == pytest.approx(t.metrics["val_loss"])
+
+
+def test_construction_checks_name_the_fix_and_leave_nothing_on_disk(store):
+    pd = pytest.importorskip("pandas")
+    x, y = breast_cancer()
+
+    def refused(match, *args, exc=ValueError, **kw):
+        kw.setdefault("store", store)
+        kw.setdefault("workers", 0)
+        with pytest.raises(exc, match=match):
+            hw.KerasScan(build, *args, **kw)
+
+    refused(r"epochs must be a whole number >= 1, got 0", SPACE, x, y, epochs=0)
+    refused(r"batch_size must be a whole number >= 1, got 0", SPACE, x, y, batch_size=0)
+    refused(r"'epochs'.*whole number >= 1, got 0", {**SPACE, "epochs": [0, 5]}, x, y)
+    refused(r"'batch_size'.*got 0", {**SPACE, "batch_size": (0, 64)}, x, y)
+    bad = x.copy()
+    bad[7, 3] = np.nan
+    refused(r"NaN or infinite.*row 7.*fillna", SPACE, bad, y)
+    bad[7, 3] = np.inf
+    refused(r"NaN or infinite", SPACE, bad, y)
+    df, survived = passengers(50)
+    refused(r"not numbers \(e.g. '(male|female)'\).*get_dummies", SPACE, df.values, survived)
+    refused(r"single class \(every label is 1\).*val_f1", SPACE, x, np.ones(len(x), int),
+            metric="val_f1")
+    refused(r"single class", SPACE, x, np.zeros(len(x)), metric="val_accuracy")
+    refused(r"unknown option 'epoch'; did you mean 'epochs'\?.*KerasScan's options",
+            SPACE, x, y, exc=TypeError, epoch=3)
+    refused(r"'\.\./x'", SPACE, x, y, name="../x")
+    assert not store.exists() or not any(store.iterdir())    # nothing was left on disk
+    # string labels are encoded (and kept, to read the classes back)
+    labels = np.where(y == 1, "benign", "malignant")
+    s = hw.KerasScan(build, SPACE, pd.DataFrame(x), pd.Series(labels), store=store, workers=0,
+                     metric="val_f1")
+    assert s.classes == ["benign", "malignant"] and s.n_classes == 2
+    # a name is kept as given: two scans, two folders
+    a = hw.KerasScan(build, SPACE, x, y, store=store, workers=0, name="exp-1")
+    b = hw.KerasScan(build, SPACE, x, y, store=store, workers=0, name="exp-2")
+    assert (a.name, b.name) == ("exp-1", "exp-2") and a.path != b.path
+    assert a.path.name == "exp-1"
+
+
+def test_a_trial_seed_still_fixes_initial_weights_and_dropout():
+    """TensorFlow's seed is set once per process (it clears TF's kernel cache), yet a
+    trial's seed still decides its model's initial weights and dropout masks."""
+    from hpo_widgets.keras import _seed
+
+    def first_weights_and_dropout(seed):
+        _seed(seed)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4),
+                                  keras.layers.Dropout(0.5)])
+        out = model(np.ones((2, 8), "float32"), training=True)
+        return model.get_weights()[0], keras.ops.convert_to_numpy(out)
+
+    w1, d1 = first_weights_and_dropout(5)
+    w2, _ = first_weights_and_dropout(6)
+    w3, d3 = first_weights_and_dropout(5)
+    assert not np.array_equal(w1, w2)
+    assert np.array_equal(w1, w3) and np.array_equal(d1, d3)
+
+
+def test_named_inputs_are_split_row_by_row_together(store):
+    rng = np.random.default_rng(1)
+    ids = np.arange(200, dtype="float32")
+    x = {"numbers": np.column_stack([ids, rng.normal(size=200)]).astype("float32"),
+         "tokens": np.column_stack([ids, ids * 2]).astype("int64")}
+    y = rng.integers(0, 2, 200)
+    scan = hw.KerasScan(build, SPACE, x, y, store=store, workers=0, metric="val_f1",
+                        test_split=0.2, name="named")
+    import json
+
+    folder = scan.path / "data"
+    assert json.loads((folder / "layout.json").read_text())["x_val"]["names"] == \
+        ["numbers", "tokens"]
+    seen = []
+    for part, ys in (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test")):
+        num, tok = np.load(folder / f"{part}@0.npy"), np.load(folder / f"{part}@1.npy")
+        assert np.array_equal(num[:, 0], tok[:, 0]) and tok.dtype == np.int64
+        assert np.array_equal(np.load(folder / f"{ys}.npy"), y[num[:, 0].astype(int)])
+        seen.extend(num[:, 0])
+    assert sorted(seen) == list(ids)       # every row once, in exactly one part
+
+
+def test_evaluate_never_hands_a_talos_function_the_rows_it_scores(store):
+    seen = []   # (ids received as training rows, ids received as validation rows) per call
+
+    def talos_model(x_train, y_train, x_val, y_val, params):
+        import keras
+
+        seen.append((set(x_train[:, 0].astype(int)), set(x_val[:, 0].astype(int))))
+        model = keras.Sequential([keras.Input((x_train.shape[1],)),
+                                  keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dense(1, activation="sigmoid")])
+        model.compile("adam", "binary_crossentropy", metrics=["acc"])
+        out = model.fit(x_train, y_train, validation_data=(x_val, y_val), verbose=0,
+                        epochs=params["epochs"], callbacks=[keras.callbacks.EarlyStopping(
+                            monitor="val_acc", patience=1, restore_best_weights=True)])
+        return out, model
+
+    x, y = breast_cancer()
+    x = np.column_stack([np.arange(len(x)), x]).astype("float32")   # a row id in column 0
+    scan = hw.KerasScan(talos_model, {"epochs": [3]}, x, y, metric="val_acc", workers=0,
+                        max_trials=1, store=store)
+    scan.start().wait(300)
+    test_ids = set(np.load(scan.path / "data" / "x_test.npy")[:, 0].astype(int))
+    seen.clear()
+    scan.evaluate(top=1, folds=2)
+    assert len(seen) == 3
+    for fit_rows, val_rows in seen:
+        assert not (fit_rows | val_rows) & test_ids      # the test set: never handed over
+        assert not fit_rows & val_rows
+    # a fold's scored rows are neither trained on nor used for early stopping
+    (f1, v1), (f2, v2) = seen[0], seen[1]
+    assert not (f1 | v1) & (f2 | v2)                      # two folds: each scores the other

@@ -64,8 +64,9 @@ def test_from_dict_talos_semantics():
     assert space["units"] == hw.Choice([32, 64, 128])
     assert space["dropout"] == hw.Float(0.0, 0.5)
     assert space["layers"] == hw.Int(1, 4)
-    assert space["steps"].grid() == [0.0, 0.25, 0.5, 0.75, 1.0]   # both ends included
-    assert space["ints"].grid() == [2, 6, 10]
+    # Talos's (low, high, n): numpy.arange(low, high, (high - low) / n), high excluded
+    assert space["steps"].grid() == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    assert space["ints"].grid() == [2, 4, 7]
     assert space["epochs"] == hw.Fixed(20)
     assert space["opt"] == hw.Fixed("adam")
     assert isinstance(space["flag"], hw.Bool)
@@ -74,8 +75,6 @@ def test_from_dict_talos_semantics():
 
 
 def test_log_steps_with_n_are_log_spaced():
-    p = hw.Space.from_dict({"lr": (1e-4, 1e-1, 4)})["lr"]
-    assert p.grid() == pytest.approx([1e-4, 0.034, 0.067, 0.1], rel=0.03)
     q = hw.Float(1e-4, 1e-1, log=True, num=4)
     assert q.grid() == pytest.approx([1e-4, 1e-3, 1e-2, 1e-1])
 
@@ -196,3 +195,75 @@ def test_narrowing_a_discrete_range_keeps_its_own_values():
     assert hw.Float(0.0, 1.0, num=5).narrow(0.3, 0.6) == hw.Fixed(0.5)
     with pytest.raises(ValueError, match="no value"):
         hw.Float(0.0, 1.0, num=3).narrow(0.1, 0.4)
+
+
+# -- Talos dicts search what they searched in Talos -------------------------------------------
+@pytest.mark.parametrize(("spec", "expected"), [
+    # Talos's shipped dicts: the values Talos 2.0 itself expands them to
+    ((0, 0.5, 5), [0.0, 0.1, 0.2, 0.3, 0.4]),
+    ((0.5, 5, 10), [0.5, 0.95, 1.4, 1.85, 2.3, 2.75, 3.2, 3.65, 4.1, 4.55]),
+    ((2, 30, 10), [2, 4, 7, 10, 13, 16, 18, 21, 24, 27]),
+    ((1, 5, 8), [1, 2, 3, 4]),                  # ints truncated, repeats dropped
+    ((1e-4, 1e-1, 4), [1e-4, 0.025075, 0.05005, 0.075025]),   # linear, as in Talos
+])
+def test_talos_tuple_is_numpy_arange_with_high_excluded(spec, expected):
+    low, high, n = spec
+    p = hw.Space.from_dict({"x": spec})["x"]
+    assert p.grid() == pytest.approx(expected)
+    talos = np.arange(low, high, (high - low) / n)        # bit for bit what Talos searches
+    if isinstance(low, int) and isinstance(high, int):
+        assert p.grid() == np.unique(talos.astype(int)).tolist()
+        assert all(type(v) is int for v in p.grid())
+    else:
+        assert p.grid() == talos.tolist()
+    # the same dict is read the same way wherever a dict is accepted
+    assert hw.Space.coerce({"x": spec})["x"] == p
+    assert hw.Space(x=spec)["x"] == p
+
+
+def test_evenly_spaced_with_both_ends_stays_available_by_name():
+    assert hw.Float(0.0, 0.5, num=6).grid() == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    assert hw.Space(x=hw.Float(0.0, 0.5, num=6))["x"].grid()[-1] == 0.5
+    assert hw.Space.from_dict({"x": (2, 30, 1)})["x"] == hw.Fixed(2)
+
+
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda: hw.Float(1, 10, log="no"), ["log", "True or False"]),
+    (lambda: hw.Int(1, 10, log=1), ["log", "True or False"]),
+    (lambda: hw.Choice([1, 1.0]), ["1 and 1.0", "once"]),
+    (lambda: hw.Choice([object(), 2]), ["Choice value", "cannot be stored", "string key"]),
+    (lambda: hw.Fixed(object()), ["Fixed value", "cannot be stored", "string key"]),
+    (lambda: hw.Space(opt=[object(), 2]), ["'opt'", "cannot be stored"]),
+    (lambda: hw.Space(act=lambda x: x), ["'act'", "module level"]),
+    (lambda: hw.Space.from_dict({"lr": (0.5, 0.1, 4)}), ["'lr'", "below high"]),
+])
+def test_values_that_cannot_round_trip_are_refused_when_built(make, words):
+    with pytest.raises((TypeError, ValueError)) as e:
+        make()
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_true_and_1_stay_two_choices():
+    assert hw.Choice([True, 1]).grid() == [True, 1]
+
+
+def test_classes_functions_and_tuples_come_back_from_json_as_themselves():
+    import collections
+    import json as _json
+
+    space = hw.Space.from_dict({"act": [math.sqrt, math.floor], "kind": [collections.OrderedDict,
+                                dict], "shape": [(8, 8), (16, 16)], "loss": math.exp})
+    back = hw.Space.from_json(space.to_json())
+    assert back == space
+    assert back["act"].values[0] is math.sqrt and back["kind"].values[0] is collections.OrderedDict
+    assert back["shape"].values == [(8, 8), (16, 16)]
+    assert back["loss"].value is math.exp
+    assert "0x" not in space.to_json()          # no memory addresses in the store
+    assert _json.loads(space.to_json())["act"]["values"][0] == {"$ref": "math:sqrt"}
+    assert repr(space["act"]) == \
+        "Choice(values=[<built-in function sqrt>, <built-in function floor>])"
+    # narrowing and fixing keep the objects themselves
+    assert space.narrow(act=[math.floor])["act"] == hw.Fixed(math.floor)
+    assert space.narrow(act=[math.floor])["act"].value is math.floor
+    assert space.sample(seed=1)["act"] in (math.sqrt, math.floor)

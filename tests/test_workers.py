@@ -211,3 +211,63 @@ def test_a_growing_workers_successor_starts_early_so_trials_do_not_wait(store, s
         assert pool.recycled >= 2
     # every replacement imported its slow module while its elder still ran trials
     assert max(_gaps(scan)) < 1.0, _gaps(scan)
+
+
+# -- a trial's output stays with the trial ----------------------------------------------------
+OUTPUT_CHILD = """
+import json, os, sys
+import hpo_widgets as hw
+from hpo_widgets.workers import ProcessWorkers
+
+def noisy(params):
+    print("python print", params["x"])
+    os.write(1, b"x" * 10_000_000)                 # 10 MB straight to file descriptor 1
+    os.write(2, b"\\nC++ log line on fd 2\\n")       # what TensorFlow's C++ logging does
+    print("last words")
+    if params["x"] > 0.5:
+        raise ValueError("boom")
+    return {"loss": params["x"]}
+
+scan = hw.Scan(noisy, {"x": [0.25, 0.75]}, metric="loss", strategy="grid",
+               executor=ProcessWorkers(1, max_rss_growth_mb=None), store=sys.argv[1])
+scan.start().wait(120)
+trials = sorted(scan.trials, key=lambda t: t.params["x"])
+with open(sys.argv[2], "w") as f:
+    json.dump([{"status": t.status, "stdout": t.metrics.get("stdout"),
+                "traceback": t.traceback} for t in trials], f)
+"""
+
+
+def test_output_to_file_descriptors_stays_with_the_trial_not_the_notebook(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "noisy.py"
+    script.write_text(OUTPUT_CHILD)
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "s"),
+                          str(tmp_path / "out.json")], capture_output=True, timeout=300)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    # nothing reached the kernel's own stdout/stderr (a notebook would show it)
+    assert len(run.stdout) < 1000 and b"C++ log line" not in run.stderr, run.stderr[-500:]
+    assert len(run.stderr) < 5000
+    ok, failed = json.loads((tmp_path / "out.json").read_text())
+    assert ok["status"] == "finished" and len(ok["stdout"]) == 4000      # the last 4,000
+    assert ok["stdout"].endswith("x\nC++ log line on fd 2\nlast words\n")
+    assert failed["status"] == "failed" and "ValueError: boom" in failed["traceback"]
+    assert failed["traceback"].rstrip().endswith("C++ log line on fd 2\nlast words")
+    assert "printed by the trial" in failed["traceback"]
+
+
+def test_a_pool_says_it_is_starting_until_a_worker_is_ready(slow_import):
+    p = ProcessWorkers(1, preload=[slow_import], keep_warm=0)
+    try:
+        assert p.note() == f"starting a worker and importing {slow_import}…"
+        deadline = time.time() + 60
+        while p.note() is not None and time.time() < deadline:
+            time.sleep(0.1)
+        assert p.note() is None
+        assert p.submit(lambda: 7).result(30) == 7
+        assert p.note() is None
+    finally:
+        p.shutdown()
