@@ -107,7 +107,21 @@ def plain_metric(x: Any) -> Any:
 
 def interpret(outcome: dict[str, Any], metric: str) -> tuple[str, dict[str, Any],
                                                                float | None, str | None]:
-    """``(status, metrics, value, error)`` from what :func:`run_trial` returned."""
+    """``(status, metrics, value, error)`` from what :func:`run_trial` returned.
+
+    Output a runner captured for the trial (``outcome["stdout"]``, e.g. a worker
+    process's prints and TensorFlow's logs) is kept in the metrics as ``"stdout"``,
+    whether the objective returned a number or a dict, unless the dict has its own.
+    """
+    status, metrics, value, error = _judge(outcome, metric)
+    output = outcome.get("stdout")
+    if output and "stdout" not in metrics:
+        metrics = {**metrics, "stdout": output}
+    return status, metrics, value, error
+
+
+def _judge(outcome: dict[str, Any], metric: str) -> tuple[str, dict[str, Any],
+                                                          float | None, str | None]:
     curve = outcome.get("curve") or []
     last = curve[-1][1] if curve else None
     if outcome.get("pruned"):

@@ -636,14 +636,12 @@ class _OutputCapture:
 
 
 def _with_output(outcome: dict[str, Any], text: str) -> dict[str, Any]:
-    """Put a trial's output where the scan shows it: the metrics' ``"stdout"`` (a dict
-    result), the outcome, and a failed trial's traceback."""
+    """Put a trial's output where the scan shows it: the outcome's ``"stdout"`` (which
+    :func:`hpo_widgets.outcome.interpret` keeps in the metrics, whatever the objective
+    returned) and a failed trial's traceback."""
     if not text:
         return outcome
     outcome["stdout"] = text
-    res = outcome.get("result")
-    if isinstance(res, dict) and "stdout" not in res:
-        res["stdout"] = text
     if outcome.get("traceback"):
         outcome["traceback"] = f"{outcome['traceback']}\n--- printed by the trial ---\n" \
                                f"{text.rstrip()}"

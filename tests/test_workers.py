@@ -226,9 +226,11 @@ def noisy(params):
     print("last words")
     if params["x"] > 0.5:
         raise ValueError("boom")
+    if params["x"] == 0.5:
+        return params["x"]                          # a plain number keeps its output too
     return {"loss": params["x"]}
 
-scan = hw.Scan(noisy, {"x": [0.25, 0.75]}, metric="loss", strategy="grid",
+scan = hw.Scan(noisy, {"x": [0.25, 0.5, 0.75]}, metric="loss", strategy="grid",
                executor=ProcessWorkers(1, max_rss_growth_mb=None), store=sys.argv[1])
 scan.start().wait(120)
 trials = sorted(scan.trials, key=lambda t: t.params["x"])
@@ -251,9 +253,10 @@ def test_output_to_file_descriptors_stays_with_the_trial_not_the_notebook(tmp_pa
     # nothing reached the kernel's own stdout/stderr (a notebook would show it)
     assert len(run.stdout) < 1000 and b"C++ log line" not in run.stderr, run.stderr[-500:]
     assert len(run.stderr) < 5000
-    ok, failed = json.loads((tmp_path / "out.json").read_text())
-    assert ok["status"] == "finished" and len(ok["stdout"]) == 4000      # the last 4,000
-    assert ok["stdout"].endswith("x\nC++ log line on fd 2\nlast words\n")
+    ok, plain, failed = json.loads((tmp_path / "out.json").read_text())
+    for done in (ok, plain):
+        assert done["status"] == "finished" and len(done["stdout"]) == 4000  # the last 4,000
+        assert done["stdout"].endswith("x\nC++ log line on fd 2\nlast words\n")
     assert failed["status"] == "failed" and "ValueError: boom" in failed["traceback"]
     assert failed["traceback"].rstrip().endswith("C++ log line on fd 2\nlast words")
     assert "printed by the trial" in failed["traceback"]
