@@ -18,7 +18,9 @@ Annotations (what follows ``# hpo:``; parsed with :mod:`ast`, never executed):
 ``log(low, high)``          a log range (``Int`` when both ends are integers, else
                             ``Float``); ``log(low, high, n)``: n log-spaced values
 ``(low, high)``             a range (``Int`` when both ends are integers, else ``Float``)
-``(low, high, n)``          n evenly spaced values, both ends included
+``(low, high, n)``          the n values Talos searches for it (as in a params dict):
+                            ``numpy.arange(low, high, (high - low) / n)``, ``high``
+                            excluded; ``float(low, high, num=n)`` includes both ends
 ``(low, high, "log")``      same as ``log(low, high)``
 ``[a, b, c]``               a choice (``Bool`` when all are True/False)
 ``choice(a, b, c)``         a choice
@@ -202,7 +204,11 @@ def _annotation(node: ast.AST, fail: Callable[[str], Any]) -> Param:
             if third.lower() != "log":
                 fail(f"the third item of (low, high, ...) is a count n or 'log', got {third!r}")
             return _range(items[0], items[1], fail, log=True)
-        return _range(items[0], items[1], fail, num=_count(third, fail))
+        _count(third, fail)
+        try:   # one meaning of a tuple everywhere: the Talos one, as in Space.from_dict
+            return Space.from_dict({"p": (items[0], items[1], third)})["p"]
+        except (TypeError, ValueError) as e:
+            fail(str(e))
     if isinstance(node, ast.Name):
         if node.id == "bool":
             return Bool()

@@ -78,8 +78,9 @@ def hpo(ip, line, cell):
     ("(0.0, 0.5)", hw.Float(0.0, 0.5)),
     ("(1, 4)", hw.Int(1, 4)),
     ("(-1, 0.5)", hw.Float(-1, 0.5)),
-    ("(0.0, 0.5, 6)", hw.Float(0.0, 0.5, num=6)),
-    ("(1, 10, 4)", hw.Int(1, 10, num=4)),
+    # a tuple means what it means in a Talos params dict: numpy.arange, high excluded
+    ("(0.0, 0.5, 5)", hw.Choice([0.0, 0.1, 0.2, 0.30000000000000004, 0.4])),
+    ("(2, 30, 10)", hw.Choice([2, 4, 7, 10, 13, 16, 18, 21, 24, 27])),
     ("(1e-4, 1e-1, 'log')", hw.Float(1e-4, 1e-1, log=True)),
     ("int(1, 4)", hw.Int(1, 4)),
     ("int(16, 512, log=True)", hw.Int(16, 512, log=True)),
