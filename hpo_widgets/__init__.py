@@ -13,6 +13,7 @@ from typing import Any
 
 from .scan import Scan, load, scans
 from .space import Bool, Choice, Fixed, Float, Int, Space
+from .store import StoreCorrupt
 from .strategies import Strategy
 from .trial import Trial, TrialHandle
 
@@ -30,6 +31,7 @@ __all__ = [
     "Scan",
     "Sobol",
     "Space",
+    "StoreCorrupt",
     "Strategy",
     "Trial",
     "TrialHandle",
@@ -56,6 +58,11 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'hpo_widgets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # the lazy names too: tab completion and dir(hw) show what hw.<name> gives
+    return sorted(set(globals()) | set(_LAZY))
 
 
 def load_ipython_extension(ipython: Any) -> None:

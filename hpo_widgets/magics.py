@@ -79,7 +79,8 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 
 from . import scan as _scan_mod
-from .scan import Scan, infer_mode, load, scans
+from .options import check_option, metric_direction
+from .scan import Scan, load, scans
 from .space import Bool, Choice, Fixed, Float, Int, Param, Space
 from .store import ScanLocked, scan_dir
 
@@ -629,52 +630,37 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"%%hpo: {message}\nOptions:\n{_options_text()}")
 
 
-def _positive_int(what: str) -> Callable[[str], int]:
-    def conv(s: str) -> int:
+def _checked(flag: str, option: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A converter for ``flag`` that checks the value as ``Scan(option=...)`` does (one
+    validation, in :mod:`hpo_widgets.options`), naming the flag in its error."""
+    def conv(s: str) -> Any:
         try:
-            v = int(s)
+            value = parse(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a whole number, got {s!r}") \
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be a {'whole number' if parse is int else 'number'}, got {s!r}") \
                 from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{what} must be >= 1, got {s!r}")
-        return v
-    return conv
-
-
-def _seconds(what: str) -> Callable[[str], float]:
-    def conv(s: str) -> float:
         try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number of seconds, got {s!r}") \
-                from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"{what} must be > 0 seconds, got {s!r}")
-        return v
+            return check_option(option, value)
+        except (TypeError, ValueError) as e:
+            raise argparse.ArgumentTypeError(str(e).replace(option, flag, 1)) from None
     return conv
-
-
-def _int(s: str) -> int:
-    try:
-        return int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be a whole number, got {s!r}") from None
 
 
 def _parser() -> _Parser:
     p = _Parser(prog="%%hpo", add_help=False, allow_abbrev=False)
     p.add_argument("--metric", default=DEFAULT_METRIC)
     p.add_argument("--mode", choices=("min", "max"), default=None)
-    p.add_argument("--trials", type=_positive_int("--trials"), default=100)
+    p.add_argument("--trials", type=_checked("--trials", "max_trials", int), default=100)
     p.add_argument("--strategy", default="random")
-    p.add_argument("--jobs", type=_positive_int("--jobs"), default=1)
+    p.add_argument("--jobs", type=_checked("--jobs", "n_jobs", int), default=1)
     p.add_argument("--name", default=None)
-    p.add_argument("--time", type=_seconds("--time"), default=None)
-    p.add_argument("--seed", type=_int, default=None)
+    p.add_argument("--time", type=_checked("--time", "time_limit", float), default=None)
+    p.add_argument("--seed", type=_checked("--seed", "seed", int), default=None)
     p.add_argument("--pruner", default=None)
     p.add_argument("--store", default="hpo_scans")
-    p.add_argument("--trial-timeout", type=_seconds("--trial-timeout"), default=None)
+    p.add_argument("--trial-timeout", type=_checked("--trial-timeout", "trial_timeout", float),
+                   default=None)
     p.add_argument("--no-start", action="store_true")
     p.add_argument("--help", "-h", action="store_true")
     return p
@@ -704,7 +690,7 @@ def parse_options(line: str) -> argparse.Namespace:
     if not opts.metric.isidentifier() or keyword.iskeyword(opts.metric):
         raise UsageError(f"%%hpo: --metric {opts.metric!r} must be a variable name the cell "
                          "sets, e.g. --metric val_acc")
-    if opts.mode is None and infer_mode(opts.metric) is None:
+    if opts.mode is None and metric_direction(opts.metric) is None:
         raise UsageError(f"%%hpo: cannot tell whether {opts.metric!r} should be minimised or "
                          "maximised; add --mode min or --mode max")
     return opts

@@ -959,6 +959,9 @@ def higher_is_better(name: str) -> bool | None:
         >>> higher_is_better("val_f1"), higher_is_better("val_loss"), higher_is_better("speed")
         (True, False, None)
     """
+    from .options import metric_direction  # the one answer, shared with Scan and %%hpo
+
+    return {"max": True, "min": False}.get(metric_direction(_strip_prefix(name)) or "")
     n = _strip_prefix(name)
     if _canonical(n) is not None:
         return True

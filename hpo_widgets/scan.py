@@ -1,300 +1,81 @@
-"""The engine: a scan runs trials in the background and tells listeners what happens.
+"""The engine's facade: :class:`Scan`, :func:`load` and :func:`scans`.
 
-Data flows one way: the strategy proposes -> a runner executes the objective (a
-kernel thread, any ``concurrent.futures.Executor``, or a Dask cluster) -> the store
-commits the result -> the strategy learns -> listeners are told. One driver thread
-owns the loop; it is the only writer of the store and the only caller of the
-strategy, so neither needs to be thread-safe. The engine knows nothing of widgets.
+A scan runs trials in the background and tells listeners what happens. Its parts live
+beside it, one owner each, and know nothing of ``Scan``:
+
+- :mod:`.options`: the validated settings (also used by ``%%hpo`` and the stored meta);
+- :mod:`.runners`: where trials run and what each place can do;
+- :mod:`.outcome`: running one trial and reading what it returned;
+- :mod:`.events`: :class:`ScanEvent` and the listeners;
+- :mod:`.driver`: the thread that owns a running scan's status, counts and store writes;
+- :mod:`.store`: SQLite persistence.
+
+The engine imports no widgets. ``scan.dashboard()``, ``scan.dock()`` and the notebook
+display look the widgets up in :data:`VIEWS` by name when they are first asked for (the
+widgets package may also :func:`register_view` its own factories), so the widgets depend
+on the engine's public view, never the other way round.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as _dt
-import difflib
-import inspect
+import importlib
 import logging
-import math
-import numbers
 import os
-import queue
-import socket
 import threading
 import time
-import traceback as _tb
 import uuid
+import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from . import values
+from .driver import SCAN_STATUSES, Control, Driver, TrialBook, rescore
+from .events import EventBus, ScanEvent
+from .options import ScanOptions, check_option, metric_direction
+from .outcome import takes_trial
 from .pruning import Pruner, make_pruner
+from .runners import (
+    TrialRunner,
+    capabilities,
+    default_slots_cap,
+    is_dask_client,
+    make_runner,
+    refuse_pruner,
+)
 from .space import Space
-from .store import ScanLocked, Store, list_stored, scan_dir
+from .store import ScanLocked, Store, StoreCorrupt, list_stored, scan_dir
 from .strategies import Strategy, make_strategy
-from .trial import Trial, TrialHandle, TrialPruned
+from .trial import Trial
 
-__all__ = ["SCAN_STATUSES", "Scan", "ScanEvent", "load", "scans"]
+__all__ = ["SCAN_STATUSES", "Scan", "ScanEvent", "StoreCorrupt", "load", "register_view",
+           "scans"]
 
 log = logging.getLogger("hpo_widgets")
 
-#: Every status a scan can have.
-SCAN_STATUSES = ("idle", "running", "paused", "stopping", "finished", "failed")
+# names keras.py imports from here (infer_mode is options.metric_direction)
+infer_mode = metric_direction
+_TrialRunner = TrialRunner
 
-_LOSS_WORDS = ("loss", "error", "err", "mse", "mae", "rmse", "mape", "regret", "cost",
-               "time", "perplexity", "value")
-_GAIN_WORDS = ("acc", "f1", "auc", "precision", "recall", "score", "r2", "mcc",
-               "balanced", "fbeta", "iou", "dice", "reward", "return")
-
-
-def infer_mode(metric: str) -> str | None:
-    """``"min"`` for loss-like metric names, ``"max"`` for score-like ones, else ``None``."""
-    m = metric.lower()
-    for prefix in ("val_", "test_", "train_"):
-        if m.startswith(prefix):
-            m = m[len(prefix):]
-    if any(w in m for w in _GAIN_WORDS):
-        return "max"
-    if any(w in m for w in _LOSS_WORDS):
-        return "min"
-    return None
+#: How a scan reaches its views without importing them: name -> "module:attribute".
+VIEWS: dict[str, Any] = {"dashboard": "hpo_widgets.widgets:Dashboard",
+                         "dock": "hpo_widgets.lab:dock"}
 
 
-@dataclasses.dataclass(frozen=True)
-class ScanEvent:
-    """What listeners receive.
-
-    ``kind`` is one of ``"trial_started"``, ``"trial_reported"`` (``step``, ``value``
-    set), ``"trial_finished"`` (the trial ended: finished, failed or pruned; already
-    committed to the store), ``"status"`` and ``"space"``.
-    """
-
-    kind: str
-    scan: Scan
-    trial: Trial | None = None
-    step: float | None = None
-    value: float | None = None
+def register_view(name: str, factory: Callable[..., Any]) -> None:
+    """Make ``factory(scan, ...)`` the scan's ``name`` view ("dashboard" or "dock")."""
+    VIEWS[name] = factory
 
 
-# -- running one trial (this function travels to threads, processes and Dask workers) ----
-def run_trial(objective: Callable[..., Any], params: dict[str, Any], handle: TrialHandle,
-              pass_trial: bool) -> dict[str, Any]:
-    """Call the objective and catch everything; returns a plain, picklable outcome."""
-    started = time.time()
-    handle.started = started
-    out: dict[str, Any] = {"result": None, "error": None, "traceback": None}
-    try:
-        out["result"] = objective(params, handle) if pass_trial else objective(params)
-    except TrialPruned:
-        handle.pruned = True
-    except BaseException as e:  # noqa: BLE001 - a trial's failure must never kill the scan
-        out["error"] = f"{type(e).__name__}: {e}"
-        out["traceback"] = _tb.format_exc()
-    out.update(curve=list(handle.curve), pruned=handle.pruned, started=started,
-               finished=time.time(), worker=f"{socket.gethostname()}:{os.getpid()}:"
-                                             f"{threading.current_thread().name}")
-    return out
-
-
-_Task = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
-
-
-class _ThreadRunner:
-    """A small pool of daemon threads in this process.
-
-    Not ``ThreadPoolExecutor``: a hung trial must be abandonable (its thread is left
-    behind and replaced), and daemon threads never block the interpreter's exit.
-    """
-
-    def __init__(self, n: int, name: str) -> None:
-        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
-        self._name = name
-        self._threads: list[threading.Thread] = []
-        self._n = n
-        for _ in range(n):
-            self._spawn()
-
-    def _spawn(self) -> None:
-        t = threading.Thread(target=self._work, name=f"hpo-{self._name}-{len(self._threads)}",
-                             daemon=True)
-        self._threads.append(t)
-        t.start()
-
-    def _work(self) -> None:
-        while True:
-            task = self._tasks.get()
-            if task is None:
-                return
-            fut, fn, args = task
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                fut.set_result(fn(*args))
-            except BaseException as e:  # noqa: BLE001
-                fut.set_exception(e)
-
-    def submit(self, fn: Callable[..., Any], *args: Any, key: str = "") -> Future[Any]:
-        fut: Future[Any] = Future()
-        self._tasks.put((fut, fn, args))
-        return fut
-
-    live_handle = True   # same process: reports reach the scan as they happen
-
-    def submit_trial(self, objective: Any, params: dict[str, Any], handle: TrialHandle,
-                     pass_trial: bool, key: str = "") -> Future[Any]:
-        return self.submit(run_trial, objective, params, handle, pass_trial)
-
-    def abandon(self, fut: Any) -> None:
-        """A trial hangs: leave its thread behind and start a replacement."""
-        self._spawn()
-
-    def shutdown(self) -> None:
-        for _ in self._threads:
-            self._tasks.put(None)
-
-
-class _InlineRunner:
-    """One trial at a time, run by the driver thread itself.
-
-    With ``n_jobs=1`` and no ``trial_timeout`` a worker thread buys nothing but two
-    thread hand-offs per trial (a good part of the engine's cost on fast objectives).
-    """
-
-    live_handle = True
-
-    def submit_trial(self, objective: Any, params: dict[str, Any], handle: TrialHandle,
-                     pass_trial: bool, key: str = "") -> Future[Any]:
-        fut: Future[Any] = Future()
-        fut.set_running_or_notify_cancel()
-        fut.set_result(run_trial(objective, params, handle, pass_trial))
-        return fut
-
-    def abandon(self, fut: Any) -> None:  # pragma: no cover - no timeout inline
-        pass
-
-    def shutdown(self) -> None:
-        pass
-
-
-class _ExecutorRunner:
-    """Any ``concurrent.futures.Executor`` (threads, processes, loky...)."""
-
-    def __init__(self, executor: Any) -> None:
-        self.executor = executor
-        # threads share the kernel's memory: handles work live; processes get copies
-        self.live_handle = "Process" not in type(executor).__name__
-
-    def submit_trial(self, objective: Any, params: dict[str, Any], handle: TrialHandle,
-                     pass_trial: bool, key: str = "") -> Any:
-        return self.executor.submit(run_trial, objective, params, handle, pass_trial)
-
-    def abandon(self, fut: Any) -> None:
-        fut.cancel()
-
-    def shutdown(self) -> None:
-        pass  # the user's executor: theirs to shut down
-
-
-class _DaskRunner:
-    """A ``dask.distributed.Client``: trials run on the cluster, the driver stays here.
-
-    Reports travel live: a trial's ``trial.report`` logs a structured event on its Dask
-    worker (``Worker.log_event``), the scheduler forwards it to this client
-    (``subscribe_topic``), and a thread here feeds it to the scan (curves, the pruner).
-    The pruner's verdicts go back through a ``distributed.Variable`` holding the ids of
-    running trials to stop, which ``trial.should_prune()`` reads on the worker: a trial
-    learns of its pruning at its first check after the report that decided it.
-    """
-
-    live_handle = True
-
-    def __init__(self, client: Any) -> None:
-        from distributed import Variable
-
-        self.client = client
-        uid = uuid.uuid4().hex[:12]
-        self.topic, self.var_name = f"hpo-reports-{uid}", f"hpo-pruned-{uid}"
-        self._handles: dict[int, TrialHandle] = {}
-        self._pruned: set[int] = set()
-        self._lock = threading.Lock()
-        self._events: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._var = Variable(self.var_name, client=client)
-        self._var.set([])
-        client.subscribe_topic(self.topic, self._events.put)   # called on the client's loop
-        self._thread = threading.Thread(target=self._feed, daemon=True,
-                                        name="hpo-dask-reports")
-        self._thread.start()
-
-    def submit_trial(self, objective: Any, params: dict[str, Any], handle: TrialHandle,
-                     pass_trial: bool, key: str = "") -> Any:
-        with self._lock:
-            self._handles[handle.id] = handle
-        fut = self.client.submit(_dask_trial, objective, params, handle, pass_trial,
-                                 self.topic, self.var_name, pure=False, key=key)
-        # before the scan's own callback: once the driver hears "done", no late report
-        # of this trial reaches listeners (its whole curve comes with the result)
-        fut.add_done_callback(lambda f, tid=handle.id: self._forget(tid))
-        return fut
-
-    def _forget(self, tid: int) -> None:
-        with self._lock:
-            self._handles.pop(tid, None)
-            self._pruned.discard(tid)
-
-    def _feed(self) -> None:
-        while True:
-            event = self._events.get()
-            if event is None:
-                return
-            try:
-                tid, step, value = event[1]
-                with self._lock:
-                    handle = self._handles.get(int(tid))
-                    if handle is None:
-                        continue
-                    handle.report(step, value)     # listeners and the pruner hear it now
-                    newly = handle.should_prune() and int(tid) not in self._pruned
-                    if newly:
-                        self._pruned.add(int(tid))
-                    pruned = sorted(self._pruned)
-                if newly:
-                    self._var.set(pruned)
-            except Exception:   # a bad event must not stop the feed
-                log.exception("dask report feed")
-
-    def abandon(self, fut: Any) -> None:
-        fut.cancel()
-
-    def shutdown(self) -> None:
-        with contextlib.suppress(Exception):
-            self.client.unsubscribe_topic(self.topic)
-        self._events.put(None)
-        with contextlib.suppress(Exception):
-            self._var.delete()
-
-
-def _dask_trial(objective: Any, params: dict[str, Any], handle: TrialHandle,
-                pass_trial: bool, topic: str, var_name: str) -> dict[str, Any]:
-    """Runs on a Dask worker: ``run_trial`` with a handle wired back to the scan."""
-    from distributed import Variable, get_worker
-
-    worker = get_worker()
-
-    def send(h: TrialHandle, step: float, value: float) -> None:
-        worker.log_event(topic, [h.id, step, value])
-
-    def ask(h: TrialHandle) -> bool:
-        try:
-            return h.id in (Variable(var_name).get(timeout=5) or [])
-        except Exception:  # noqa: BLE001 - no answer: keep training
-            return False
-
-    # a new handle, not the one given: on an in-process cluster that may be the
-    # scan's own object, whose callbacks must stay the scan's
-    return run_trial(objective, params, TrialHandle(handle.id, params, sink=send, pruner=ask),
-                     pass_trial)
+def _view(name: str) -> Callable[..., Any]:
+    spec = VIEWS[name]
+    if isinstance(spec, str):
+        module, _, attr = spec.partition(":")
+        spec = VIEWS[name] = getattr(importlib.import_module(module), attr)
+    return spec
 
 
 def _in_kernel() -> bool:
@@ -306,86 +87,25 @@ def _in_kernel() -> bool:
     return getattr(shell, "kernel", None) is not None
 
 
-class _TrialRunner:
-    """An executor that runs trials itself (``submit_trial``), e.g. ProcessWorkers."""
-
-    live_handle = True
-
-    def __init__(self, executor: Any, owned: bool) -> None:
-        self.executor, self.owned = executor, owned
-
-    def submit_trial(self, *args: Any, **kwargs: Any) -> Any:
-        return self.executor.submit_trial(*args, **kwargs)
-
-    def abandon(self, fut: Any) -> None:
-        self.executor.abandon(fut)
-
-    def shutdown(self) -> None:
-        if self.owned:
-            self.executor.shutdown()
-
-
-def _is_dask_client(obj: Any) -> bool:
-    return type(obj).__module__.startswith("distributed") and hasattr(obj, "submit") \
-        and hasattr(obj, "scheduler_info")
-
-
-def _executor_slots(executor: Any) -> int:
-    if _is_dask_client(executor):
-        with contextlib.suppress(Exception):
-            return max(1, sum(executor.nthreads().values()))
-        return 1
-    return int(getattr(executor, "_max_workers", 1) or 1)
-
-
-def _takes_trial(objective: Callable[..., Any]) -> bool:
-    try:
-        sig = inspect.signature(objective)
-    except (TypeError, ValueError):
-        return False
-    positional = [p for p in sig.parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values()):
-        return True
-    required = [p for p in positional if p.default is p.empty]
-    if not positional:
-        raise TypeError("objective must take the params dict as its first argument: "
-                        "def objective(params) or def objective(params, trial)")
-    if len(required) > 2:
-        raise TypeError(f"objective takes {len(required)} required arguments; it should take "
-                        "(params) or (params, trial)")
-    return len(positional) >= 2
-
-
-def _as_number(x: Any) -> float | None:
-    if isinstance(x, bool):
-        return None
-    if isinstance(x, numbers.Real):
-        return float(x)
-    item = getattr(x, "item", None)  # numpy scalars and 0-d arrays, torch/tf scalars
-    if callable(item) and getattr(x, "ndim", getattr(x, "shape", None)) in (0, ()):
-        with contextlib.suppress(Exception):
-            v = item()
-            if isinstance(v, numbers.Real) and not isinstance(v, bool):
-                return float(v)
-    return None
-
-
-def _plain_metric(x: Any) -> Any:
-    n = _as_number(x)
-    if n is not None:
-        return n
-    if isinstance(x, bool | str) or x is None:
-        return x
-    return repr(x)
-
-
-_OPTIONS = ("metric", "mode", "strategy", "max_trials", "time_limit", "n_jobs", "seed",
-            "pruner", "executor", "name", "store", "max_consecutive_failures",
-            "trial_timeout")
-
 _live: weakref.WeakValueDictionary[str, Scan] = weakref.WeakValueDictionary()
 _running: set[Scan] = set()  # strong refs: a running scan lives while its thread does
+
+
+class _Plan:
+    """What the driver reads on every step; the scan's setters change it."""
+
+    def __init__(self, scan: Scan) -> None:
+        self._scan = weakref.proxy(scan)
+
+    options = property(lambda self: self._scan._options)
+    space = property(lambda self: self._scan._space)
+    strategy = property(lambda self: self._scan._strategy)
+    pruner = property(lambda self: self._scan.pruner)
+    max_trials = property(lambda self: self._scan._options.max_trials)
+    n_jobs = property(lambda self: self._scan.n_jobs)
+
+    def meta(self) -> dict[str, Any]:
+        return self._scan._meta()
 
 
 class Scan:
@@ -405,7 +125,9 @@ class Scan:
     threads, an executor, or a Dask client). ``pause()``, ``resume()``, ``stop()`` and
     ``wait()`` steer it; ``results`` is a DataFrame that grows as trials end. Every
     trial is committed to SQLite under ``store/name`` before anyone hears of it, and
-    constructing a Scan with the same ``name`` and ``store`` continues that scan.
+    constructing a Scan with the same ``name`` and ``store`` continues that scan: it
+    re-reads the store when it starts, so it never overwrites what another object or
+    process stored. Constructing or loading a scan only reads its store.
     """
 
     def __init__(self, objective: Callable[..., Any] | None, space: Space | Mapping[str, Any],
@@ -417,124 +139,164 @@ class Scan:
                  store: str | os.PathLike[str] = "hpo_scans",
                  max_consecutive_failures: int = 10, trial_timeout: float | None = None,
                  **unknown: Any) -> None:
-        if unknown:
-            bad = next(iter(unknown))
-            close = difflib.get_close_matches(bad, _OPTIONS, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"the options are {list(_OPTIONS)}"
-            raise TypeError(f"Scan() got an unknown option {bad!r}; {hint}")
         if objective is not None and not callable(objective):
             raise TypeError(f"objective must be a function, got {type(objective).__name__}")
+        opts = ScanOptions.build(
+            objective=objective, writable=objective is not None, metric=metric, mode=mode,
+            strategy=strategy, max_trials=max_trials, time_limit=time_limit, n_jobs=n_jobs,
+            seed=seed, pruner=pruner, executor=executor, name=name, store=store,
+            max_consecutive_failures=max_consecutive_failures, trial_timeout=trial_timeout,
+            **unknown)
         self.objective = objective
-        self._pass_trial = _takes_trial(objective) if objective is not None else False
+        self._pass_trial = takes_trial(objective) if objective is not None else False
         self._space = Space.coerce(space)
-
-        if not isinstance(metric, str) or not metric:
-            raise TypeError(f"metric must be the name of a metric (a string), got {metric!r}")
-        self.metric = metric
-        if mode is None:
-            mode = infer_mode(metric)
-            if mode is None:
-                raise ValueError(f"mode: cannot tell whether {metric!r} should be minimised or "
-                                 "maximised; pass mode='min' or mode='max'")
-        if mode not in ("min", "max"):
-            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
-        self.mode = mode
-        self._strategy = make_strategy(strategy)
+        self._strategy = make_strategy(opts.strategy)
         self._strategy.validate(self._space)
-        self.pruner = make_pruner(pruner)
-        self._max_trials = self._check_max_trials(max_trials)
-        self.time_limit = self._check_time_limit(time_limit)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"seed must be an integer or None, got {seed!r}")
-        self.seed = None if seed is None else int(seed)
-        if executor is not None and not (_is_dask_client(executor) or hasattr(executor, "submit")):
+        self.pruner = make_pruner(opts.pruner)
+        if executor is not None and not (is_dask_client(executor) or hasattr(executor, "submit")):
             raise TypeError("executor must be None, a concurrent.futures.Executor or a "
                             f"dask.distributed.Client, got {type(executor).__name__}")
         self.executor = executor
         self._owns_executor = False   # subclasses that make their executor shut it down
-        if n_jobs is None:
-            n_jobs = 1 if executor is None else _executor_slots(executor)
-        if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral) or n_jobs < 1:
-            raise ValueError(f"n_jobs must be a whole number >= 1, got {n_jobs!r}")
-        self.n_jobs = int(n_jobs)
-        if (isinstance(max_consecutive_failures, bool)
-                or not isinstance(max_consecutive_failures, numbers.Integral)
-                or max_consecutive_failures < 1):
-            raise ValueError("max_consecutive_failures must be a whole number >= 1, got "
-                             f"{max_consecutive_failures!r}")
-        self.max_consecutive_failures = int(max_consecutive_failures)
-        if trial_timeout is not None:
-            trial_timeout = float(trial_timeout)
-            if not trial_timeout > 0:
-                raise ValueError(f"trial_timeout must be > 0 seconds, got {trial_timeout!r}")
-        self.trial_timeout = trial_timeout
-
-        if name is None:
-            name = getattr(objective, "__name__", None) or "scan"
-            if not name.isidentifier() or name == "<lambda>":
-                name = "scan"
-        self.name = name
-        self.path = scan_dir(store, name)
+        caps = capabilities(executor, opts.n_jobs, opts.trial_timeout)
+        if self.pruner is not None:
+            refuse_pruner(caps, f"pruner={getattr(self.pruner, 'name', self.pruner)!r}")
+        if opts.n_jobs is None:
+            opts = opts.replace(n_jobs=1 if executor is None else caps.slots)
+        self._options = opts
+        self.path = scan_dir(opts.store, opts.name)
 
         self._lock = threading.RLock()
-        self._listeners: list[Callable[[ScanEvent], Any]] = []
-        self._emit_lock = threading.RLock()
-        self._trials: dict[int, Trial] = {}
-        self._history: list[Trial] = []  # ended trials in the order they ended
-        self._counts: dict[str, int] = dict.fromkeys(
-            ("finished", "failed", "pruned", "running", "interrupted"), 0)
-        self._best: Trial | None = None
-        self._status = "idle"
-        self.message = ""
-        self._thread: threading.Thread | None = None
-        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._paused = False
-        self._stop_requested = False
+        self._bus = EventBus(opts.name)
+        self._book = TrialBook(self._lock, minimize=self.minimize)
+        self._control = Control(self._lock)
+        self._driver: Driver | None = None
+        self._writer: Store | None = None
         self._done = threading.Event()
         self._done.set()
         self._started_at: float | None = None
         self._elapsed_before = 0.0
+        self._stored_meta: dict[str, Any] = {}
+        self._pruner_fed: set[int] = set()
+        self._seen_session: str | None = None   # the store's last session, as we know it
         self.exception: BaseException | None = None
+        #: ``(trial id, reason)`` of stored rows that could not be read (skipped)
+        self.skipped_trials: list[tuple[int, str]] = []
 
-        self._store = Store(self.path)
-        self._load_stored()
-        self._next_id = max(self._trials, default=-1) + 1
-        if not self._store.is_locked():
-            # a scan running on these rows (here or elsewhere) owns its stored settings
-            self._store.update_meta(self._meta())
-        self.strategy.bind(seed=self.seed, minimize=self.minimize)
+        self._read_stored(viewing=objective is None)
+        self._strategy.bind(seed=self.seed, minimize=self.minimize)
         if self.pruner is not None:
             self.pruner.bind(minimize=self.minimize)
-            for t in self._history:
-                self.pruner.complete(t)
+            self._feed_pruner()
         other = _live.get(str(self.path))
         if other is None or other.status not in ("running", "paused", "stopping"):
             _live[str(self.path)] = self
 
-    # -- options -------------------------------------------------------------------------
-    @staticmethod
-    def _check_max_trials(v: Any) -> int | None:
-        if v is None:
-            return None
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"max_trials must be a whole number >= 1 or None, got {v!r}")
-        return int(v)
+    # -- reading the store (never writes) -----------------------------------------------------
+    def _read_stored(self, viewing: bool) -> None:
+        if not (self.path / "trials.sqlite").exists():
+            return
+        with Store.reader(self.path) as s:
+            meta = s.meta()
+            locked = s.is_locked()
+            if viewing:
+                # counts and best from SQLite; Trial objects only when someone asks
+                skipped = s.invalid_rows()
+                counts, best_id = s.summary(self.metric, self.minimize, skipped)
+                best = None if best_id is None else s.trial(best_id)
+                if not locked and counts.get("running"):
+                    counts["interrupted"] = counts.get("interrupted", 0) + counts["running"]
+                    counts["running"] = 0
+            else:
+                stored = s.trials()
+                skipped = list(s.skipped)
+        self._stored_meta = meta
+        self._seen_session = meta.get("session")
+        if viewing:
+            self._book.defer(lambda: self._load_all(interrupted=not locked), counts,
+                             None if best is None else rescore(best, self.metric))
+            self._warn_skipped(skipped)
+            done = self._book.n_done
+        else:
+            self._take_stored(stored, skipped, interrupted=not locked)
+            done = sum(1 for t in stored if t.done)
+        self._elapsed_before = float(meta.get("elapsed", 0.0) or 0.0)
+        if viewing:
+            status = meta.get("status", "idle")
+            message = str(meta.get("message", ""))
+            if status not in SCAN_STATUSES or (status in ("running", "paused", "stopping")
+                                               and not locked):
+                message = (f"interrupted ({status}): the process running it ended"
+                           if status in ("running", "paused", "stopping") else message)
+                status = "idle"
+            self._control.status, self._control.message = status, message
+        else:
+            self._control.message = f"continued from {self.path} ({done} trials stored)"
+            log.info("scan %r: %s", self.name, self._control.message)
 
-    @staticmethod
-    def _check_time_limit(v: Any) -> float | None:
-        if v is None:
-            return None
-        if isinstance(v, _dt.timedelta):
-            v = v.total_seconds()
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v > 0 \
-                or not math.isfinite(v):
-            raise ValueError(f"time_limit must be a number of seconds > 0 (or a timedelta), "
-                             f"got {v!r}")
-        return float(v)
+    def _stored_trials(self, stored: list[Trial], interrupted: bool) -> list[Trial]:
+        """The stored rows as this scan's trials (rows left running by a process that is
+        gone count as interrupted; values under this scan's metric)."""
+        metric = self.metric
+        out = []
+        for t in stored:
+            if t.status == "running" and interrupted:
+                t = t.replace(status="interrupted",
+                              error="the process running this trial ended before it finished")
+            out.append(rescore(t, metric))
+        return out
+
+    def _load_all(self, interrupted: bool) -> list[Trial]:
+        with Store.reader(self.path) as s:
+            return self._stored_trials(s.trials(), interrupted)
+
+    def _take_stored(self, stored: list[Trial], skipped: list[tuple[int, str]],
+                     interrupted: bool) -> None:
+        self._book.reset(self._stored_trials(stored, interrupted))
+        self._warn_skipped(skipped)
+
+    def _warn_skipped(self, skipped: list[tuple[int, str]]) -> None:
+        self.skipped_trials = skipped
+        if skipped:
+            ids = [i for i, _ in skipped]
+            warnings.warn(
+                f"scan {self.name!r}: {len(skipped)} stored trial(s) could not be read and "
+                f"were skipped (ids {ids[:20]}{'...' if len(ids) > 20 else ''}; first reason: "
+                f"{skipped[0][1]}); scan.skipped_trials lists them all. Their ids are never "
+                "reused.", UserWarning, stacklevel=3)
+
+    def _feed_pruner(self) -> None:
+        if self.pruner is None or self._book.deferred:   # a viewed scan prunes nothing
+            return
+        for t in self._book.history:
+            if t.id not in self._pruner_fed:
+                self._pruner_fed.add(t.id)
+                with contextlib.suppress(Exception):
+                    self.pruner.complete(t)
+
+    # -- settings ----------------------------------------------------------------------------
+    @property
+    def options(self) -> ScanOptions:
+        """The scan's validated settings (frozen; setters below replace them)."""
+        return self._options
+
+    metric = property(lambda self: self._options.metric, doc="The metric to optimise.")
+    mode = property(lambda self: self._options.mode, doc='"min" or "max".')
+    time_limit = property(lambda self: self._options.time_limit)
+    seed = property(lambda self: self._options.seed)
+    name = property(lambda self: self._options.name)
+    max_consecutive_failures = property(lambda self: self._options.max_consecutive_failures)
+    trial_timeout = property(lambda self: self._options.trial_timeout)
+
+    @property
+    def n_jobs(self) -> int:
+        """Trials run at once (for an executor that does not say: at most this many,
+        learnt from when its trials start)."""
+        return self._options.n_jobs or default_slots_cap()
 
     @property
     def minimize(self) -> bool:
-        return self.mode == "min"
+        return self._options.mode == "min"
 
     @property
     def strategy(self) -> Strategy:
@@ -547,92 +309,69 @@ class Scan:
         new.validate(self._space)
         new.bind(seed=self.seed, minimize=self.minimize)
         self._strategy = new
-        with contextlib.suppress(Exception):
-            self._store.set_meta("strategy", new.to_dict())
-        self._emit(ScanEvent("status", self))
-        self._wake()
+        self._changed("status")
 
     @property
     def max_trials(self) -> int | None:
         """How many trials (finished, failed, pruned) end the scan; may be changed live."""
-        return self._max_trials
+        return self._options.max_trials
 
     @max_trials.setter
     def max_trials(self, value: int | None) -> None:
-        self._max_trials = self._check_max_trials(value)
-        with contextlib.suppress(Exception):
-            self._store.set_meta("max_trials", self._max_trials)
-        self._emit(ScanEvent("status", self))
-        self._wake()
+        self._options = self._options.replace(max_trials=check_option("max_trials", value))
+        self._changed("status")
+
+    def _changed(self, kind: str) -> None:
+        """A setting changed: listeners hear it; a running driver stores it."""
+        self._control.inbox.put(("persist",))
+        self._emit(ScanEvent(kind, self))
+        self._control.wake()
 
     @property
     def eta(self) -> float | None:
         """Seconds until ``max_trials`` at the recent pace (``None`` when unknown)."""
-        if self._max_trials is None or self._status not in ("running", "stopping"):
+        if self.max_trials is None or self.status not in ("running", "stopping"):
             return None
-        left = self._max_trials - self.n_done
+        left = self.max_trials - self.n_done
         if left <= 0:
             return 0.0
-        recent = [t for t in self._history[-50:] if t.finished is not None]
+        recent = [t for t in self._book.history[-50:] if t.finished is not None]
         if len(recent) < 2 or self._started_at is None:
             return None
         span = recent[-1].finished - max(recent[0].finished, self._started_at)  # type: ignore[operator]
         if span <= 0:
             return None
-        rate = (len(recent) - 1) / span
-        return left / rate
+        return left / ((len(recent) - 1) / span)
 
     def _meta(self) -> dict[str, Any]:
-        return {"name": self.name, "metric": self.metric, "mode": self.mode,
-                "space": self._space.to_dict(), "strategy": self.strategy.to_dict(),
+        return {**self._options.to_meta(), "space": self._space.to_dict(),
+                "strategy": self._strategy.to_dict(),
                 "pruner": None if self.pruner is None else self.pruner.to_dict(),
-                "max_trials": self.max_trials, "time_limit": self.time_limit,
-                "n_jobs": self.n_jobs, "seed": self.seed,
-                "max_consecutive_failures": self.max_consecutive_failures,
-                "trial_timeout": self.trial_timeout,
                 "objective": getattr(self.objective, "__qualname__", None),
-                "status": self._status, "message": self.message,
-                "elapsed": self._elapsed_before}
+                "kind": self._stored_meta.get("kind", "scan")}
 
-    def _load_stored(self) -> None:
-        stored = self._store.trials()
-        if not stored:
-            return
-        # Rows left 'running' by a process that died are interrupted: only if nobody
-        # holds the run lock now (a running scan elsewhere owns its rows).
-        if not self._store.is_locked():
-            try:
-                self._store.acquire()
-            except ScanLocked:
-                pass
-            else:
-                if self._store.mark_interrupted():
-                    stored = self._store.trials()
-                self._store.release()
-        self._elapsed_before = float(self._store.get_meta("elapsed", 0.0) or 0.0)
-        for t in stored:
-            t = self._rescore(t)
-            self._put(t)
-        done = sum(1 for t in stored if t.done)
-        self.message = f"continued from {self.path} ({done} trials stored)"
-        log.info("scan %r: %s", self.name, self.message)
-
-    def _rescore(self, t: Trial) -> Trial:
-        """The stored trial's value under this scan's metric (it may have changed)."""
-        if t.status == "finished":
-            v = _as_number(t.metrics.get(self.metric))
-            if v is None or not math.isfinite(v):
-                return t.replace(status="failed", value=None, error=(
-                    f"stored trial has no metric {self.metric!r} (it has "
-                    f"{sorted(t.metrics)})"))
-            return t.replace(value=v)
-        return t
-
-    # -- public state --------------------------------------------------------------------
+    # -- public state (a read-only view: widgets read these) ----------------------------------
     @property
     def status(self) -> str:
-        """``"idle" | "running" | "paused" | "stopping" | "finished" | "failed"``."""
-        return self._status
+        """``"idle" | "running" | "paused" | "stopping" | "stopped" | "finished" |
+        "failed"`` (see the README's "Statuses")."""
+        return self._control.status
+
+    @property
+    def message(self) -> str:
+        """A line about the status (why it ended, what it continued from)."""
+        return self._control.message
+
+    @message.setter
+    def message(self, text: str) -> None:
+        self._control.message = str(text)
+
+    @property
+    def runner_note(self) -> str | None:
+        """A short line about the runner when it has something to say (a worker starting,
+        a slot held by a hung trial), else ``None``."""
+        d = self._driver
+        return None if d is None or self._control.phase != "running" else d.runner_note()
 
     @property
     def space(self) -> Space:
@@ -651,10 +390,7 @@ class Scan:
                 "scan.space.narrow(...), or start a new scan for a different model")
         self._strategy.validate(new)
         self._space = new
-        with contextlib.suppress(Exception):
-            self._store.set_meta("space", new.to_dict())
-        self._emit(ScanEvent("space", self))
-        self._wake()
+        self._changed("space")
 
     def narrow(self, **ranges: Any) -> Space:
         """Narrow the space for trials not yet started: ``scan.narrow(lr=(1e-3, 1e-2))``.
@@ -668,122 +404,199 @@ class Scan:
     def trials(self) -> list[Trial]:
         """Every trial of this scan (stored and new), by id."""
         with self._lock:
-            return list(self._trials.values())
+            return list(self._book.trials.values())
 
     def trial(self, trial_id: int) -> Trial | None:
         """The latest record of one trial (``None`` if this scan has no such id)."""
         with self._lock:
-            return self._trials.get(int(trial_id))
+            return self._book.trials.get(int(trial_id))
 
     @property
     def n_done(self) -> int:
         """Trials that count toward ``max_trials`` (finished, failed, pruned)."""
-        return len(self._history)
+        return self._book.n_done
 
     @property
     def counts(self) -> dict[str, int]:
         """Number of trials per status."""
-        return dict(self._counts)
+        with self._lock:
+            return dict(self._book.counts)
+
+    @property
+    def _trials(self) -> dict[int, Trial]:   # read by older code; a copy
+        with self._lock:
+            return dict(self._book.trials)
+
+    @property
+    def _history(self) -> list[Trial]:
+        return self._book.history
 
     def _put(self, t: Trial) -> None:
-        """Record a new or changed trial; counts and best follow in O(1)."""
-        with self._lock:
-            old = self._trials.get(t.id)
-            if old is not None:
-                self._counts[old.status] -= 1
-            self._counts[t.status] = self._counts.get(t.status, 0) + 1
-            self._trials[t.id] = t
-            if t.done and (old is None or not old.done):
-                self._history.append(t)
-            if t.status == "finished" and t.value is not None and (
-                    self._best is None or (t.value < self._best.value  # type: ignore[operator]
-                                           if self.minimize else t.value > self._best.value)):
-                self._best = t
+        self._book.put(t)
 
     @property
     def elapsed(self) -> float:
         """Seconds this scan has been running, over all its sessions."""
-        if self._started_at is None:
+        started = self._started_at
+        if started is None:
             return self._elapsed_before
-        return self._elapsed_before + time.time() - self._started_at
+        return self._elapsed_before + time.time() - started
 
     @property
     def best(self) -> Trial | None:
         """The best finished trial (``None`` before the first)."""
-        return self._best
+        return self._book.best
 
     @property
     def results(self) -> Any:
         """A pandas DataFrame, one row per trial (index ``trial``): a column per parameter
-        and per metric, then ``status``, ``started``, ``duration`` and ``error``."""
+        and per metric, then ``status``, ``started``, ``duration`` and ``error``.
+        Classes and functions show as their names (``Adam``, ``relu``)."""
+
+        if self._book.deferred:
+            return self._stored_results()
+        trials = self.trials
+        metric = self.metric
+        metric_names: list[str] = [metric]
+        seen = set(metric_names) | set(self._space)
+        key_sets: set[tuple[str, ...]] = set()
+        for t in trials:
+            keys = tuple(t.metrics)
+            if keys not in key_sets:
+                key_sets.add(keys)
+                for k in keys:
+                    if k not in seen:
+                        seen.add(k)
+                        metric_names.append(k)
+        return self._frame([t.id for t in trials], [t.status for t in trials],
+                           [t.value for t in trials], [t.started for t in trials],
+                           [t.finished for t in trials], [t.error for t in trials],
+                           [t.params for t in trials], [t.metrics for t in trials],
+                           metric_names)
+
+    def _frame(self, ids: list[int], statuses: list[str], values_: list[Any],
+               started: list[Any], finished: list[Any], errors: list[Any],
+               params: list[dict[str, Any]], metrics: list[dict[str, Any]] | None,
+               metric_names: list[str]) -> Any:
+        """The ``results`` frame from columns (shared by live and stored scans).
+
+        ``metrics=None``: the scan's metric is the only one and ``values_`` holds it."""
+        import numpy as np
         import pandas as pd
 
-        trials = self.trials
         param_names = list(self._space)
-        metric_names: list[str] = [self.metric]
-        seen = set(metric_names) | set(param_names)
-        for t in trials:
-            for k in t.metrics:
-                if k not in seen:
-                    seen.add(k)
-                    metric_names.append(k)
-        rows = []
-        for t in trials:
-            row: dict[str, Any] = {"trial": t.id}
-            for p in param_names:
-                row[p] = t.params.get(p)
+        metric = self.metric
+        label = values.label
+        cols: dict[str, Any] = {}
+        plain = {float, int, str, bool, type(None)}
+        for p in param_names:
+            col = [d.get(p) for d in params]
+            if not set(map(type, col)) <= plain:   # classes, functions: shown by name
+                col = [label(v) for v in col]
+            cols[p] = col
+        if metrics is None:
+            cols[metric] = list(values_)
+        else:
             for m in metric_names:
-                row[m] = t.metrics.get(m)
-            if t.status == "pruned" and row[self.metric] is None:
-                row[self.metric] = t.value
-            row["status"] = t.status
-            row["started"] = t.started
-            row["duration"] = t.duration
-            row["error"] = t.error
-            rows.append(row)
-        cols = ["trial", *param_names, *metric_names, "status", "started", "duration", "error"]
-        df = pd.DataFrame(rows, columns=cols).set_index("trial")
-        df["started"] = pd.to_datetime(df["started"], unit="s")
-        df[self.metric] = pd.to_numeric(df[self.metric], errors="coerce")
+                cols[m] = [d.get(m) for d in metrics]
+            col = cols[metric]
+            for i, st in enumerate(statuses):
+                if st == "pruned" and col[i] is None:
+                    col[i] = values_[i]
+        cols["status"] = statuses
+        cols["started"] = pd.to_datetime(pd.Series(started, dtype="float64"),
+                                         unit="s").to_numpy()
+        cols["duration"] = np.array([np.nan if s is None or f is None else f - s
+                                     for s, f in zip(started, finished, strict=True)],
+                                    dtype="float64")
+        cols["error"] = errors
+        df = pd.DataFrame(cols, index=pd.Index(ids, name="trial"),
+                          columns=[*param_names, *metric_names, "status", "started",
+                                   "duration", "error"])
+        df[metric] = pd.to_numeric(df[metric], errors="coerce")
         df["duration"] = pd.to_numeric(df["duration"], errors="coerce")
         return df
 
-    # -- listeners -----------------------------------------------------------------------
+    def _stored_results(self) -> Any:
+        """``results`` of a scan opened for viewing, straight from SQLite (no Trial
+        objects): the same frame the live path builds."""
+        metric = self.metric
+        skip = [i for i, _ in self.skipped_trials]
+        with Store.reader(self.path) as s:
+            stored_metrics = s.stored_metric_names()
+            metric_names = [metric, *(m for m in stored_metrics
+                                      if m != metric and m not in self._space)]
+            only_metric = set(stored_metrics) <= {metric} and s.get_meta("metric") == metric
+            ids, statuses, values_, started, finished, errors, params, metrics = \
+                s.frame_columns(skip, metrics=not only_metric)
+            locked = s.is_locked()
+        if not locked:
+            statuses = ["interrupted" if st == "running" else st for st in statuses]
+        if only_metric:
+            # the value column holds the metric of finished trials; the others have
+            # theirs (if any) in their metrics, which were read one by one (few)
+            shown = []
+            for v, st, m in zip(values_, statuses, metrics, strict=True):
+                if st == "finished":
+                    shown.append(v)
+                    continue
+                x = m.get(metric)
+                shown.append(v if x is None and st == "pruned" else x)
+            values_, metrics = shown, None
+        else:
+            for i, st in enumerate(statuses):   # a finished row without this metric
+                if st == "finished" and not isinstance(metrics[i].get(metric), int | float):
+                    statuses[i] = "failed"
+                    errors[i] = f"stored trial has no metric {metric!r}"
+        return self._frame(ids, statuses, values_, started, finished, errors, params,
+                           metrics, metric_names)
+
+    # -- listeners -----------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[ScanEvent], Any]) -> Callable[[ScanEvent], Any]:
         """Call ``listener(event)`` on every :class:`ScanEvent`.
 
         Listeners run on the scan's threads: keep them quick. One that raises is logged
         and detached; it never stops the scan.
         """
-        with self._emit_lock:
-            self._listeners.append(listener)
-        return listener
+        return self._bus.subscribe(listener)
 
     def unsubscribe(self, listener: Callable[[ScanEvent], Any]) -> None:
-        with self._emit_lock, contextlib.suppress(ValueError):
-            self._listeners.remove(listener)
+        self._bus.unsubscribe(listener)
+
+    @property
+    def _listeners(self) -> list[Callable[[ScanEvent], Any]]:   # read by older tests
+        return self._bus.listeners()
 
     def _emit(self, event: ScanEvent) -> None:
-        with self._emit_lock:
-            listeners = list(self._listeners)
-        for fn in listeners:
-            try:
-                fn(event)
-            except Exception:
-                log.exception("scan %r: listener %r raised on %s; detached", self.name, fn,
-                              event.kind)
-                self.unsubscribe(fn)
+        self._bus.emit(event)
 
-    # -- lifecycle -----------------------------------------------------------------------
+    def _emit_kind(self, kind: str, trial: Trial | None = None, step: float | None = None,
+                   value: float | None = None) -> None:
+        self._bus.emit(ScanEvent(kind, self, trial=trial, step=step, value=value))
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def _store(self) -> Store:
+        """A writable handle on this scan's store (the driver's while it runs)."""
+        if self._writer is None:
+            self._writer = Store(self.path)
+        return self._writer
+
     def start(self) -> Scan:
-        """Start (or continue) the scan in the background; returns at once."""
+        """Start (or continue) the scan in the background; returns at once.
+
+        Takes the run lock, then re-reads the store: whatever another object or process
+        stored meanwhile is kept, and new trials get ids never used before.
+        """
+        if self._control.phase == "ending":
+            self.wait()   # the last session is handing back its lock: then start anew
         with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                if self._paused:
+            if self._control.phase != "idle":
+                if self._control.paused:
                     self.resume()
                 return self
             if self.objective is None:
-                if self._store.get_meta("kind") == "keras":
+                if self._stored_meta.get("kind") == "keras":
                     raise ValueError(
                         f"scan {self.name!r} is a KerasScan loaded for its results; resume "
                         f"it by re-running hw.KerasScan(build, space, x, y, "
@@ -791,59 +604,107 @@ class Scan:
                 raise ValueError(
                     f"scan {self.name!r} was loaded without an objective; reopen it with "
                     f"hw.load({str(self.path)!r}, objective=your_function) to resume it")
+            store = self._store
             try:
-                self._store.acquire()
-            except ScanLocked as e:
+                store.acquire()
+            except ScanLocked:
                 if any(o.path == self.path for o in list(_running) if o is not self):
                     raise ScanLocked(
                         f"scan {self.name!r} is already running in this kernel; stop it "
                         f"first (hw.scans() lists it; %hpo stop {self.name}) or give this "
                         "scan another name=") from None
-                raise e
-            if self._trials and any(t.status == "running" for t in self._trials.values()):
-                # we now hold the lock, so nobody else is running these rows
-                self._store.mark_interrupted()
-                for t in list(self._trials.values()):
-                    if t.status == "running":
-                        self._put(t.replace(status="interrupted"))
-            self._paused = False
-            self._stop_requested = False
-            self.exception = None
-            self._done.clear()
-            self._started_at = time.time()
-            self._thread = threading.Thread(target=self._drive, name=f"hpo-driver-{self.name}",
-                                            daemon=True)
-            _running.add(self)
-            _live[str(self.path)] = self
-            self._set_status("running", "")
-            self._thread.start()
+                raise
+            try:
+                # we hold the lock: what is stored is the truth, rows left running are dead.
+                # Every session writes its own id to meta; if the last one is still the
+                # one this object ran or read, nobody wrote since and memory is the store.
+                store.mark_interrupted()
+                stored_session = store.get_meta("session")
+                if stored_session is None or stored_session != self._seen_session \
+                        or self._book.deferred:
+                    self._take_stored(store.trials(), list(store.skipped), interrupted=True)
+                    self._feed_pruner()
+                session = uuid.uuid4().hex
+                store.set_meta("session", session)
+                self._seen_session = session
+                self._elapsed_before = max(self._elapsed_before,
+                                           float(store.get_meta("elapsed", 0.0) or 0.0))
+                next_id = store.next_id()
+                ctl = self._control
+                ctl.inbox = type(ctl.inbox)()
+                ctl.paused = ctl.stop_requested = False
+                self.exception = None
+                self._done.clear()
+                self._started_at = time.time()
+                self._driver = Driver(
+                    plan=_Plan(self), book=self._book, control=ctl, store=store,
+                    objective=self.objective, pass_trial=self._pass_trial,
+                    make_runner=self._make_runner, emit=self._emit_kind,
+                    set_status=self._set_status, next_id=next_id, elapsed=lambda: self.elapsed)
+                self._driver.thread.name = f"hpo-driver-{self.name}"
+                ctl.phase = "running"
+                _running.add(self)
+                _live[str(self.path)] = self
+                self._set_status("running", "")
+                store.update_meta({**self._meta(), "status": "running", "message": "",
+                                   "elapsed": self._elapsed_before})
+            except BaseException:
+                self._control.phase = "idle"
+                self._done.set()
+                store.release()
+                raise
+            self._driver.thread.start()
+            threading.Thread(target=self._after, args=(self._driver,), daemon=True,
+                             name=f"hpo-after-{self.name}").start()
         return self
 
+    def _after(self, driver: Driver) -> None:
+        """Once the driver has ended: give the run lock back, then tell ``wait()``."""
+        driver.thread.join()
+        with self._lock:
+            self.exception = driver.exception
+            self._elapsed_before = self.elapsed
+            self._started_at = None
+            self._control.phase = "idle"
+            with contextlib.suppress(Exception):
+                self._store.release()
+        _running.discard(self)
+        self._done.set()
+
+    # -- control: applied under the one lock the driver ends under ----------------------------
     def pause(self) -> None:
         """Start no new trials; running ones finish and are recorded."""
-        if self._status in ("running",):
-            self._paused = True
-            self._set_status("paused")
-            self._wake()
+        with self._lock:
+            ctl = self._control
+            if ctl.phase == "running" and ctl.status == "running":
+                ctl.paused = True
+                self._set_status("paused")
+                ctl.wake()
 
     def resume(self) -> None:
         """Undo :meth:`pause` (or :meth:`start` a scan that is not running)."""
-        if self._status == "paused":
-            self._paused = False
-            self._set_status("running")
-            self._wake()
-        elif self._status in ("idle", "finished", "failed"):
+        with self._lock:
+            ctl = self._control
+            if ctl.phase == "running":
+                if ctl.status == "paused":
+                    ctl.paused = False
+                    self._set_status("running")
+                    ctl.wake()
+                return
+        if self._control.phase == "idle":
+            self.wait()
             self.start()
 
     def stop(self, wait: bool = False) -> None:
-        """Start no new trials; let running ones finish and be recorded, then end.
-
-        Returns at once unless ``wait=True``.
-        """
-        if self._status in ("running", "paused"):
-            self._stop_requested = True
-            self._set_status("stopping")
-            self._wake()
+        """Start no new trials; let running ones finish and be recorded, then end with
+        status ``"stopped"``. Returns at once unless ``wait=True``."""
+        with self._lock:
+            ctl = self._control
+            if ctl.phase == "running" and ctl.status in ("running", "paused"):
+                ctl.stop_requested = True
+                ctl.paused = False
+                self._set_status("stopping")
+                ctl.wake()
         if wait:
             self.wait()
 
@@ -852,253 +713,35 @@ class Scan:
         return self._done.wait(timeout)
 
     def _wake(self) -> None:
-        self._inbox.put(("wake",))
+        self._control.wake()
 
     def _set_status(self, status: str, message: str | None = None) -> None:
-        changed = status != self._status or (message is not None and message != self.message)
-        self._status = status
-        if message is not None:
-            self.message = message
-        if changed:
-            with contextlib.suppress(Exception):
-                self._store.update_meta({"status": status, "message": self.message,
-                                         "elapsed": self.elapsed})
-            self._emit(ScanEvent("status", self))
+        """The one place a scan's status changes (always under the scan's lock)."""
+        with self._lock:
+            ctl = self._control
+            changed = status != ctl.status or (message is not None and message != ctl.message)
+            ctl.status = status
+            if message is not None:
+                ctl.message = message
+            if changed:
+                ctl.inbox.put(("persist",))   # the driver stores it
+                self._emit(ScanEvent("status", self))
 
-    # -- the driver ----------------------------------------------------------------------
     def _make_runner(self) -> Any:
-        if self.executor is None:
-            if self.n_jobs == 1 and self.trial_timeout is None:
-                return _InlineRunner()
-            return _ThreadRunner(self.n_jobs, self.name)
-        if _is_dask_client(self.executor):
-            return _DaskRunner(self.executor)
-        if hasattr(self.executor, "submit_trial"):
-            return _TrialRunner(self.executor, owned=self._owns_executor)
-        return _ExecutorRunner(self.executor)
+        return make_runner(self.executor, n_jobs=self.n_jobs, trial_timeout=self.trial_timeout,
+                           name=self.name, owned=self._owns_executor)
 
-    def _drive(self) -> None:
-        runner = None
-        running: dict[int, tuple[Trial, TrialHandle, Any, float]] = {}
-        final_status, final_message = "finished", ""
-        exhausted = False
-        failures_in_row = 0
-        session_start = time.time()
-        try:
-            runner = self._make_runner()
-            while True:
-                now = time.time()
-                out_of_time = (self.time_limit is not None
-                               and now - session_start >= self.time_limit)
-                full = self.max_trials is not None and self.n_done >= self.max_trials
-                launching = not (self._stop_requested or self._paused or exhausted
-                                 or out_of_time or failures_in_row
-                                 >= self.max_consecutive_failures)
-                while launching and len(running) < self.n_jobs and (
-                        self.max_trials is None
-                        or self.n_done + len(running) < self.max_trials):
-                    params = self._ask([r[0].params for r in running.values()])
-                    if params is None:
-                        exhausted = True
-                        break
-                    trial, handle, fut = self._launch(runner, params)
-                    running[trial.id] = (trial, handle, fut, time.time())
-                if not running:
-                    if self._stop_requested:
-                        final_message = "stopped"
-                        break
-                    if failures_in_row >= self.max_consecutive_failures:
-                        last = self._history[-1].error if self._history else ""
-                        final_status = "failed"
-                        final_message = (f"stopped after {failures_in_row} failed trials in a "
-                                         f"row; last error: {last}")
-                        break
-                    if full:
-                        final_message = f"max_trials reached ({self.max_trials})"
-                        break
-                    if exhausted:
-                        final_message = "the strategy has no points left (grid exhausted)"
-                        break
-                    if out_of_time:
-                        final_message = f"time_limit reached ({self.time_limit:g} s)"
-                        break
-                # Sleep until something happens: a trial ends, a control call, a deadline.
-                timeout = None
-                if self.time_limit is not None and launching:
-                    timeout = max(0.0, session_start + self.time_limit - time.time())
-                if self.trial_timeout is not None and running:
-                    first = min(r[3] for r in running.values())
-                    t_left = max(0.0, first + self.trial_timeout - time.time())
-                    timeout = t_left if timeout is None else min(timeout, t_left)
-                if self._paused and not running and not self._stop_requested:
-                    timeout = None  # wait for resume/stop
-                try:
-                    msg = self._inbox.get(timeout=timeout)
-                except queue.Empty:
-                    msg = None
-                while msg is not None:
-                    if msg[0] == "done" and msg[1] in running:
-                        trial, handle, fut, _ = running.pop(msg[1])
-                        ended = self._finish(trial, handle, self._outcome(fut))
-                        failures_in_row = failures_in_row + 1 if ended.status == "failed" else 0
-                    try:
-                        msg = self._inbox.get_nowait()
-                    except queue.Empty:
-                        msg = None
-                if self.trial_timeout is not None:
-                    now = time.time()
-                    for tid, (trial, handle, fut, t0) in list(running.items()):
-                        if now - t0 >= self.trial_timeout:
-                            running.pop(tid)
-                            runner.abandon(fut)
-                            ended = self._finish(trial, handle, {
-                                "error": f"TimeoutError: trial ran longer than trial_timeout="
-                                         f"{self.trial_timeout:g} s and was abandoned",
-                                "curve": list(handle.curve), "started": t0,
-                                "finished": now})
-                            failures_in_row += 1
-        except BaseException as e:
-            self.exception = e
-            final_status = "failed"
-            final_message = f"the scan's driver failed: {type(e).__name__}: {e}"
-            log.exception("scan %r failed", self.name)
-            # record what is known of trials still running as interrupted
-            for trial, _h, fut, _t in running.values():
-                with contextlib.suppress(Exception):
-                    fut.cancel()
-                t = trial.replace(status="interrupted", error="the scan's driver failed")
-                with contextlib.suppress(Exception):
-                    self._store.add(t)
-                self._put(t)
-        finally:
-            if runner is not None:
-                runner.shutdown()
-            self._elapsed_before = self.elapsed
-            self._started_at = None
-            self._set_status(final_status, final_message)
-            self._store.release()
-            _running.discard(self)
-            self._done.set()
-
-    def _ask(self, pending: list[dict[str, Any]]) -> dict[str, Any] | None:
-        space = self._space
-        params = self.strategy.ask(space, self._history, pending)
-        if params is None:
-            return None
-        if not isinstance(params, dict):
-            raise TypeError(f"strategy {self.strategy!r} proposed {params!r}, not a dict")
-        missing = [n for n in space if n not in params]
-        if missing:
-            raise ValueError(f"strategy {self.strategy!r} proposed a point without {missing}")
-        return params
-
-    def _launch(self, runner: Any, params: dict[str, Any]) -> tuple[Trial, TrialHandle, Any]:
-        tid = self._next_id
-        self._next_id += 1
-        trial = Trial(id=tid, params=params, status="running", started=time.time())
-        self._store.add(trial)
-        self._put(trial)
-        live = runner.live_handle
-        handle = TrialHandle(tid, params, sink=self._on_report if live else None,
-                             pruner=self._should_prune if (live and self.pruner) else None)
-        self._emit(ScanEvent("trial_started", self, trial=trial))
-        fut = runner.submit_trial(self.objective, params, handle, self._pass_trial,
-                                  key=f"hpo-{self.name}-{tid}-{uuid.uuid4().hex[:8]}")
-        fut.add_done_callback(lambda f, tid=tid: self._inbox.put(("done", tid, f)))
-        return trial, handle, fut
-
-    def _on_report(self, handle: TrialHandle, step: float, value: float) -> None:
-        if self.pruner is not None:
-            self.pruner.report(handle.id, step, value)
-        trial = self._trials.get(handle.id)
-        self._emit(ScanEvent("trial_reported", self, trial=trial, step=step, value=value))
-
-    def _should_prune(self, handle: TrialHandle) -> bool:
-        return bool(self.pruner is not None and self.pruner.should_prune(handle.id))
-
-    @staticmethod
-    def _outcome(fut: Any) -> dict[str, Any]:
-        try:
-            return fut.result()
-        except BaseException as e:  # noqa: BLE001 - lost worker, cancelled, unpicklable...
-            return {"error": f"{type(e).__name__}: {e}", "traceback": _tb.format_exc()}
-
-    def _interpret(self, outcome: dict[str, Any]) -> tuple[str, dict[str, Any], float | None,
-                                                            str | None]:
-        """(status, metrics, value, error) from what ``run_trial`` returned."""
-        curve = outcome.get("curve") or []
-        last = curve[-1][1] if curve else None
-        if outcome.get("pruned"):
-            res = outcome.get("result")
-            metrics = {}
-            if isinstance(res, Mapping):
-                metrics = {str(k): _plain_metric(v) for k, v in res.items()}
-            return "pruned", metrics, last, None
-        if outcome.get("error"):
-            return "failed", {}, None, outcome["error"]
-        res = outcome.get("result")
-        fix = f"return a number, or a dict of metrics such as {{{self.metric!r}: 0.25}}"
-        if res is None:
-            return "failed", {}, None, f"objective returned None; {fix}"
-        if isinstance(res, Mapping):
-            metrics = {str(k): _plain_metric(v) for k, v in res.items()}
-            if self.metric not in metrics:
-                return "failed", metrics, None, (
-                    f"objective returned metrics {sorted(metrics)} but not {self.metric!r}, the "
-                    f"scan's metric; return it, or pass metric= one of {sorted(metrics)}")
-            v = _as_number(res[self.metric])
-            if v is None:
-                return "failed", metrics, None, (
-                    f"metric {self.metric!r} is {res[self.metric]!r}, not a number")
-        else:
-            v = _as_number(res)
-            if v is None:
-                return "failed", {}, None, (
-                    f"objective returned a {type(res).__name__} ({res!r:.80}); {fix}")
-            metrics = {self.metric: v}
-        if not math.isfinite(v):
-            return "failed", metrics, None, f"metric {self.metric!r} is {v} (not finite)"
-        return "finished", metrics, v, None
-
-    def _finish(self, trial: Trial, handle: TrialHandle, outcome: dict[str, Any]) -> Trial:
-        status, metrics, value, error = self._interpret(outcome)
-        curve = outcome.get("curve") or handle.curve
-        ended = trial.replace(
-            status=status, metrics=metrics, value=value, error=error,
-            traceback=outcome.get("traceback") if status == "failed" else None,
-            started=outcome.get("started", trial.started),
-            finished=outcome.get("finished", time.time()),
-            curve=tuple((float(s), float(v)) for s, v in curve),
-            worker=outcome.get("worker"))
-        self._store.add(ended)  # committed before anyone hears of it
-        self._put(ended)
-        try:
-            self.strategy.tell(ended)
-        except Exception:
-            log.exception("scan %r: strategy.tell raised", self.name)
-        if self.pruner is not None:
-            try:
-                self.pruner.complete(ended)
-            except Exception:
-                log.exception("scan %r: pruner.complete raised", self.name)
-        self._emit(ScanEvent("trial_finished", self, trial=ended))
-        return ended
-
-    # -- display -------------------------------------------------------------------------
+    # -- display (the widgets are looked up by name, never imported here) ---------------------
     def dashboard(self) -> Any:
         """The live dashboard widget of this scan (one per scan; each display is a view)."""
-        from .widgets import Dashboard
-
         dash = getattr(self, "_dashboard", None)
         if dash is None or getattr(dash, "comm", None) is None:
-            dash = self._dashboard = Dashboard(self)
+            dash = self._dashboard = _view("dashboard")(self)
         return dash
 
     def dock(self, *, title: str | None = None) -> Any:
         """Show the dashboard in JupyterLab's right side panel (inline elsewhere)."""
-        from .lab import dock
-
-        return dock(self, title=title)
+        return _view("dock")(self, title=title)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         # In a Jupyter kernel a scan displays as its dashboard; elsewhere as text.
@@ -1115,32 +758,40 @@ class Scan:
         c = self.counts
         best = self.best
         b = "" if best is None else f", best {self.metric}={best.value:.6g}"
-        return (f"<Scan {self.name!r} {self._status}: {self.n_done}"
+        return (f"<Scan {self.name!r} {self.status}: {self.n_done}"
                 f"{'' if self.max_trials is None else '/' + str(self.max_trials)} trials "
                 f"({c['failed']} failed, {c['running']} running){b}>")
 
     def close(self) -> None:
         """Stop the scan and close its database."""
         self.stop(wait=True)
-        self._store.close()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
 
 def load(path: str | os.PathLike[str], objective: Callable[..., Any] | None = None,
          **options: Any) -> Scan:
     """Reopen a stored scan: ``hw.load("hpo_scans/mlp")``.
 
-    Its results and settings come back; pass ``objective=`` to resume it with
-    ``.start()``. Other keyword arguments override stored settings
-    (e.g. ``max_trials=300`` to extend it).
+    Without ``objective=`` it is opened for viewing, read-only: nothing is written (a
+    finished scan stays finished; a read-only folder works). Pass ``objective=`` to
+    resume it with ``.start()``. Other keyword arguments override stored settings
+    (e.g. ``max_trials=300`` to extend it). A damaged database raises
+    :class:`~hpo_widgets.store.StoreCorrupt` naming the file; undecodable rows are
+    skipped with a warning and listed in ``scan.skipped_trials``.
     """
     p = Path(path).expanduser()
-    s = Store(p, create=False)
-    try:
+    with Store.reader(p) as s:
         meta = s.meta()
-    finally:
-        s.close()
+        bad = dict(s.bad_meta)
     if "space" not in meta:
-        raise ValueError(f"{str(p)!r} holds no scan settings (was it written by hpo_widgets?)")
+        why = f" (unreadable: {bad['space']})" if "space" in bad else ""
+        raise ValueError(f"{str(p)!r} holds no scan settings{why} (was it written by "
+                         "hpo_widgets?)")
+    if bad:
+        warnings.warn(f"{str(p)!r}: stored settings {sorted(bad)} could not be read; using "
+                      "defaults for them", UserWarning, stacklevel=2)
     if meta.get("kind") == "keras" and objective is not None:
         raise ValueError(
             f"{str(p)!r} is a KerasScan: its trials need the data split and the build "
@@ -1157,17 +808,34 @@ def load(path: str | os.PathLike[str], objective: Callable[..., Any] | None = No
             log.warning("stored strategy %r is not available here; using random", strategy)
             strategy = "random"
     pruner = options.pop("pruner", (meta.get("pruner") or {}).get("name"))
-    settings: dict[str, Any] = {
-        "metric": meta.get("metric", "value"), "mode": meta.get("mode"),
-        "max_trials": meta.get("max_trials"), "time_limit": meta.get("time_limit"),
-        "seed": meta.get("seed"), "max_consecutive_failures": meta.get(
-            "max_consecutive_failures", 10), "trial_timeout": meta.get("trial_timeout"),
-    }
-    if options.get("executor") is None:
-        settings["n_jobs"] = meta.get("n_jobs", 1)
+    settings: dict[str, Any] = ScanOptions.from_meta(meta)
+    settings.setdefault("max_trials", None)
+    if options.get("executor") is not None:
+        settings.pop("n_jobs", None)
+    if objective is None:
+        # viewing: no runner will start, so nothing here may refuse the stored settings
+        executor = None
+        options.pop("executor", None)
+    else:
+        executor = options.pop("executor", None)
     settings.update(options)
-    return Scan(objective, space, strategy=strategy, pruner=pruner,
-                name=p.name, store=p.parent, **settings)
+    scan = Scan(objective, space, strategy=strategy, pruner=pruner if objective else None,
+                executor=executor, name=p.name, store=p.parent, **settings)
+    if objective is None and pruner is not None:
+        scan.pruner = make_pruner(pruner)
+    if meta.get("kind"):
+        scan._stored_meta.setdefault("kind", meta["kind"])
+    return scan
+
+
+def _stored_label(v: Any) -> Any:
+    """A stored parameter value as ``results`` shows it (an encoded class -> its name)."""
+    if isinstance(v, str) and v.startswith('{"$'):
+        import json
+
+        with contextlib.suppress(Exception):
+            return values.label(values.decode(json.loads(v)))
+    return v
 
 
 def _param(d: dict[str, Any]) -> Any:
@@ -1177,7 +845,11 @@ def _param(d: dict[str, Any]) -> Any:
 
 
 def scans(store: str | os.PathLike[str] = "hpo_scans") -> Any:
-    """A DataFrame of the scans in this kernel and in ``store``, with their status."""
+    """A DataFrame of the scans in this kernel and in ``store``, with their status.
+
+    Reads only. A stored scan that cannot be read is listed with status ``unreadable``
+    and the reason in ``message``.
+    """
     import pandas as pd
 
     rows: dict[str, dict[str, Any]] = {}
@@ -1189,6 +861,7 @@ def scans(store: str | os.PathLike[str] = "hpo_scans") -> Any:
         rows[path] = {"name": sc.name, "path": path, "status": sc.status,
                       "trials": sc.n_done, "failed": sc.counts["failed"], "metric": sc.metric,
                       "mode": sc.mode, "best": None if best is None else best.value,
-                      "updated": None, "where": "kernel"}
-    cols = ["name", "status", "trials", "failed", "best", "metric", "mode", "where", "path"]
+                      "updated": None, "where": "kernel", "message": sc.message}
+    cols = ["name", "status", "trials", "failed", "best", "metric", "mode", "where", "path",
+            "message"]
     return pd.DataFrame(list(rows.values()), columns=cols)

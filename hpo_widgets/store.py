@@ -3,15 +3,20 @@
 Layout: ``<store>/<name>/trials.sqlite`` (the scan folder also holds artefacts such
 as the best model's weights). Two tables: ``meta`` (key -> JSON: the space, metric,
 mode, strategy, limits) and ``trials`` (one row per trial, JSON for params, metrics
-and curve).
+and curve). ``PRAGMA user_version`` holds the schema version: a newer one is refused,
+an older one is brought up to date by :data:`MIGRATIONS` when a writer opens it.
 
-Durability: a trial row is written when it starts (status ``running``) and updated
-in one transaction when it ends, before any listener is told. With WAL and
-``synchronous=NORMAL`` a committed transaction survives the process being killed
-(SIGKILL, a kernel crash); only an operating-system crash or power loss can take
-the last few commits. A running scan holds an exclusive ``flock`` on
-``<scan>/lock``, which the OS releases when the process dies: that is how a reopened
-scan knows its ``running`` rows were interrupted and not running elsewhere.
+One writer: only a scan's driver writes, and only while it holds the run lock (an
+exclusive ``flock`` on ``<scan>/lock``, released by the OS when the process dies). A
+new trial is *inserted* under a fresh id (never ``INSERT OR REPLACE``: a stale object
+can never overwrite another's rows); its end is an ``UPDATE`` of that row, committed
+before any listener is told. With WAL and ``synchronous=NORMAL`` a committed
+transaction survives SIGKILL.
+
+Readers (:meth:`Store.reader`: ``hw.load`` for viewing, ``hw.scans``) open the file
+read-only and write nothing, not even ``-wal``/``-shm`` files; a read-only folder works.
+A file that is not a scan store raises :class:`StoreCorrupt` naming the file and what to
+do; rows whose JSON cannot be decoded are skipped and reported, never fatal.
 """
 
 from __future__ import annotations
@@ -21,25 +26,81 @@ import json
 import math
 import os
 import re
+import shutil
 import sqlite3
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import values
 from .trial import Trial
 
-__all__ = ["ScanLocked", "Store", "list_stored", "scan_dir"]
+__all__ = ["SCHEMA_VERSION", "ScanLocked", "Store", "StoreCorrupt", "list_stored", "scan_dir"]
 
 DB_NAME = "trials.sqlite"
+#: The schema this code writes (``PRAGMA user_version``).
 SCHEMA_VERSION = 1
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+_COLUMNS = ("id, status, params, metrics, value, started, finished, error, traceback, "
+            "curve, worker")
+# a row whose JSON decodes into what a Trial holds (checked by SQLite, in C)
+_VALID = ("(json_valid(params) AND json_type(params) = 'object' AND (metrics IS NULL OR "
+          "metrics = '' OR (json_valid(metrics) AND json_type(metrics) = 'object')) AND "
+          "(curve IS NULL OR curve = '' OR json_valid(curve)))")
+
+
+def _json_path(key: str) -> str:
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    status TEXT NOT NULL,
+    params TEXT NOT NULL,
+    metrics TEXT,
+    value REAL,
+    started REAL,
+    finished REAL,
+    error TEXT,
+    traceback TEXT,
+    curve TEXT,
+    worker TEXT
+);
+"""
+
+
+def _migrate_0_to_1(db: sqlite3.Connection) -> None:
+    """Stores written before ``user_version`` was set have version 1's tables already
+    (their meta says ``schema: 1``); only the version number is new."""
+
+
+#: ``MIGRATIONS[v]`` brings a database from version ``v`` to ``v + 1`` (in a writer's
+#: transaction); add one here with every schema change and raise ``SCHEMA_VERSION``.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1}
 
 
 class ScanLocked(RuntimeError):  # noqa: N818 - reads as a state, like TrialPruned
     """Another process (or scan object) is running this stored scan."""
+
+
+class StoreCorrupt(RuntimeError):  # noqa: N818 - reads as a state
+    """A scan's database cannot be read: damaged, not a scan store, or too new."""
+
+    def __init__(self, file: str | os.PathLike[str], reason: str, fix: str | None = None) -> None:
+        self.file = str(file)
+        self.reason = reason
+        fix = fix or (
+            "it is damaged or not an hpo_widgets store. Move the scan's folder aside to keep "
+            f"it (a new scan with this name then starts afresh); `sqlite3 {self.file} "
+            "\".recover\"` may rescue rows from a damaged file")
+        super().__init__(f"{self.file}: {reason}; {fix}")
 
 
 def check_name(name: str) -> str:
@@ -80,16 +141,62 @@ def _json_default(obj: Any) -> Any:
     return repr(obj)
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _params_json(params: dict[str, Any]) -> str:
+    # values.encode: classes/functions by qualified name, tuples as tuples, so a resumed
+    # scan hands the objective the same objects; anything else falls back to text
+    if all(type(v) in _PLAIN for v in params.values()):
+        return json.dumps(params, allow_nan=True)
+    try:
+        return json.dumps({k: values.encode(v) for k, v in params.items()}, allow_nan=True)
+    except TypeError:
+        return _dumps(params)
+
+
 def _value(v: float | None) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
 
+def _row(t: Trial) -> tuple[Any, ...]:
+    return (t.id, t.status, _params_json(t.params), _dumps(t.metrics), _value(t.value),
+            t.started, t.finished, t.error, t.traceback,
+            _dumps([list(p) for p in t.curve]) if t.curve else None, t.worker)
+
+
+_loads = json.loads
+
+
+def _decode_params(text: str) -> dict[str, Any]:
+    raw = _loads(text)
+    if type(raw) is not dict:
+        raise ValueError(f"params is a {type(raw).__name__}, not an object")
+    if "{" in text[1:] or "[" in text:   # an encoded class, function or tuple inside
+        return {k: values.decode(v) for k, v in raw.items()}
+    return raw
+
+
+def _trial_from_row(r: tuple[Any, ...]) -> Trial:
+    metrics = _loads(r[3]) if r[3] else {}
+    if type(metrics) is not dict:
+        raise ValueError(f"metrics is a {type(metrics).__name__}, not an object")
+    curve = tuple((float(s), float(v)) for s, v in _loads(r[9])) if r[9] else ()
+    return Trial(r[0], _decode_params(r[2]), sys.intern(r[1]), metrics, r[4], r[5], r[6], r[7],
+                 r[8], curve, None if r[10] is None else sys.intern(r[10]))
+
+
+
 class Store:
-    """One scan's database. Writes come from one thread (the scan's driver); reads from any.
+    """One scan's database.
+
+    ``Store(path)`` is the writer (creates the folder and schema; only a scan's driver,
+    holding the run lock, writes trials). ``Store.reader(path)`` opens an existing scan
+    read-only.
 
     >>> import tempfile, hpo_widgets as hw
     >>> s = Store(Path(tempfile.mkdtemp()) / "demo")
-    >>> s.add(Trial(id=0, params={"x": 1}, status="running", started=0.0))
+    >>> s.insert(Trial(id=0, params={"x": 1}, status="running", started=0.0))
     >>> s.trials()[0].status
     'running'
     """
@@ -97,51 +204,103 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True,
                  readonly: bool = False) -> None:
         self.path = Path(path)
-        db = self.path / DB_NAME
-        if (readonly or not create) and not db.exists():
-            raise FileNotFoundError(
-                f"no stored scan at {str(self.path)!r} (expected {DB_NAME} there); "
-                "hw.scans() lists the stored scans")
+        self.file = self.path / DB_NAME
+        #: ``(trial id, reason)`` of rows the last :meth:`trials` call could not decode
+        self.skipped: list[tuple[int, str]] = []
+        #: ``{key: reason}`` of meta values :meth:`meta` could not decode
+        self.bad_meta: dict[str, str] = {}
+        self.readonly = readonly or not create
+        self._metric_names: list[str] | None = None
+        self._metric_set: set[str] = set()
         self._lock = threading.RLock()
         self._lockfile: Any = None
-        if readonly:
-            # for listing: no schema, no pragmas, nothing written (a folder another
-            # process is scanning into, or one the user may only read). A database with
-            # no write-ahead log has no writer: read it as immutable, which creates no
-            # -wal/-shm files either; one with a log is read through it.
-            live = Path(f"{db}-wal").exists()
-            self._db = sqlite3.connect(f"{db.resolve().as_uri()}?"
-                                       f"{'mode=ro' if live else 'immutable=1'}", uri=True,
-                                       check_same_thread=False, isolation_level=None,
-                                       timeout=30)
+        self._tmpdir: str | None = None
+        db = self.file
+        if self.readonly:
+            if not db.exists():
+                raise FileNotFoundError(
+                    f"no stored scan at {str(self.path)!r} (expected {DB_NAME} there); "
+                    "hw.scans() lists the stored scans")
+            self._db = self._open_read(db)
+            self._check_schema(write=False)
             return
+        existed = db.exists() and db.stat().st_size > 0
+        if db.exists() and not existed:
+            raise StoreCorrupt(db, "the file is empty (0 bytes), not a scan store")
         self.path.mkdir(parents=True, exist_ok=True)
         # check_same_thread=False: the driver thread writes, the kernel thread reads;
         # every use goes through self._lock.
-        self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None,
-                                   timeout=30)
+        self._db = self._guard(lambda: sqlite3.connect(
+            db, check_same_thread=False, isolation_level=None, timeout=30))
         with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            if existed:
+                self._check_schema(write=True)
+            self._guard(lambda: self._db.execute("PRAGMA journal_mode=WAL"))
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-                CREATE TABLE IF NOT EXISTS trials (
-                    id INTEGER PRIMARY KEY,
-                    status TEXT NOT NULL,
-                    params TEXT NOT NULL,
-                    metrics TEXT,
-                    value REAL,
-                    started REAL,
-                    finished REAL,
-                    error TEXT,
-                    traceback TEXT,
-                    curve TEXT,
-                    worker TEXT
-                );
-                """)
-            if self.get_meta("schema") is None:
+            if not existed:
+                self._db.executescript(_SCHEMA)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self.set_meta("schema", SCHEMA_VERSION)
+
+    @classmethod
+    def reader(cls, path: str | os.PathLike[str]) -> Store:
+        """Open a stored scan read-only (FileNotFoundError if none; StoreCorrupt if damaged)."""
+        return cls(path, readonly=True)
+
+    # -- opening ------------------------------------------------------------------------
+    def _guard(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise
+            raise StoreCorrupt(self.file, f"SQLite cannot read it ({e})") from e
+
+    def _open_read(self, db: Path) -> sqlite3.Connection:
+        # No write-ahead log: nobody is writing, read the file as immutable (creates no
+        # -wal/-shm files, works in a read-only folder). With a log (a scan running, or
+        # killed): read through it; where that needs writing -shm (a read-only folder),
+        # read a private copy of the database and its log instead.
+        def connect(target: Path, how: str) -> sqlite3.Connection:
+            con = sqlite3.connect(f"{target.resolve().as_uri()}?{how}", uri=True,
+                                  check_same_thread=False, isolation_level=None, timeout=30)
+            con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return con
+
+        if db.stat().st_size == 0:
+            raise StoreCorrupt(db, "the file is empty (0 bytes), not a scan store")
+        if not Path(f"{db}-wal").exists():
+            return self._guard(lambda: connect(db, "immutable=1"))
+        try:
+            return connect(db, "mode=ro")
+        except sqlite3.OperationalError:
+            self._tmpdir = tempfile.mkdtemp(prefix="hpo-read-")
+            copy = Path(self._tmpdir) / DB_NAME
+            shutil.copyfile(db, copy)
+            with contextlib.suppress(OSError):
+                shutil.copyfile(f"{db}-wal", f"{copy}-wal")
+            return self._guard(lambda: connect(copy, "mode=rw"))
+
+    def _check_schema(self, *, write: bool) -> None:
+        def read() -> tuple[int, set[str]]:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return int(version), tables
+
+        version, tables = self._guard(read)
+        if not {"meta", "trials"} <= tables:
+            raise StoreCorrupt(self.file, f"it has no scan tables (found {sorted(tables)})")
+        if version > SCHEMA_VERSION:
+            raise StoreCorrupt(
+                self.file, f"it was written by a newer hpo_widgets (schema {version}; this "
+                f"one reads up to {SCHEMA_VERSION})",
+                "upgrade hpo_widgets (pip install -U hpo_widgets) to open it")
+        if write and version < SCHEMA_VERSION:
+            with self._lock, self._transaction():
+                for v in range(version, SCHEMA_VERSION):
+                    MIGRATIONS[v](self._db)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # -- the lock a running scan holds ----------------------------------------------------
     def acquire(self) -> None:
@@ -178,45 +337,49 @@ class Store:
 
     def is_locked(self) -> bool:
         """Whether any process (this one included) is running this scan now."""
-        import fcntl
-
-        if self._lockfile is not None:
-            return True
-        p = self.path / "lock"
-        if not p.exists():
-            return False
-        try:
-            f = open(p, "rb")   # noqa: SIM115 - flock needs no write access
-        except OSError:
-            return False
-        with f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(f, fcntl.LOCK_UN)
-        return False
+        return self._lockfile is not None or lock_held(self.path)
 
     # -- meta ---------------------------------------------------------------------------
+    def _writable(self) -> None:
+        if self.readonly:
+            raise PermissionError(f"{self.file} is open read-only (reading never writes)")
+
     def set_meta(self, key: str, value: Any) -> None:
+        self._writable()
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                              (key, _dumps(value)))
 
-    def update_meta(self, values: dict[str, Any]) -> None:
+    def update_meta(self, values_: dict[str, Any]) -> None:
+        self._writable()
         with self._lock, self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
-                                 [(k, _dumps(v)) for k, v in values.items()])
+                                 [(k, _dumps(v)) for k, v in values_.items()])
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None else json.loads(row[0])
+            row = self._guard(lambda: self._db.execute(
+                "SELECT value FROM meta WHERE key = ?", (key,)).fetchone())
+        if row is None:
+            return default
+        try:
+            return json.loads(row[0])
+        except (TypeError, ValueError):
+            return default
 
     def meta(self) -> dict[str, Any]:
+        """Every meta value that decodes; the others are named in :attr:`bad_meta`."""
         with self._lock:
-            rows = self._db.execute("SELECT key, value FROM meta").fetchall()
-        return {k: json.loads(v) for k, v in rows}
+            rows = self._guard(lambda: self._db.execute("SELECT key, value FROM meta")
+                               .fetchall())
+        out: dict[str, Any] = {}
+        self.bad_meta = {}
+        for k, v in rows:
+            try:
+                out[k] = json.loads(v)
+            except (TypeError, ValueError) as e:
+                self.bad_meta[k] = f"{type(e).__name__}: {e}"
+        return out
 
     # -- trials -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -229,52 +392,223 @@ class Store:
             raise
         self._db.execute("COMMIT")
 
-    def _row(self, t: Trial) -> tuple[Any, ...]:
-        return (t.id, t.status, _dumps(t.params), _dumps(t.metrics), _value(t.value),
-                t.started, t.finished, t.error, t.traceback,
-                _dumps([list(p) for p in t.curve]) if t.curve else None, t.worker)
+    def insert(self, trial: Trial) -> None:
+        """Insert a new trial row (``sqlite3.IntegrityError`` if its id is taken: a row is
+        never replaced by another trial); committed when this returns."""
+        self._writable()
+        with self._lock:
+            self._note_metric_names(trial.metrics)
+            self._db.execute(f"INSERT INTO trials({_COLUMNS}) VALUES "
+                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(trial))
+
+    def update(self, trial: Trial) -> None:
+        """Write a trial's new state over its own row; committed when this returns."""
+        self._writable()
+        t = trial
+        with self._lock:
+            self._note_metric_names(t.metrics)
+            # params never change once a trial exists: not encoded and written again
+            cur = self._db.execute(
+                "UPDATE trials SET status=?, metrics=?, value=?, started=?, finished=?, "
+                "error=?, traceback=?, curve=?, worker=? WHERE id=?",
+                (t.status, _dumps(t.metrics), _value(t.value), t.started, t.finished,
+                 t.error, t.traceback, _dumps([list(p) for p in t.curve]) if t.curve
+                 else None, t.worker, t.id))
+            if cur.rowcount == 0:
+                self._db.execute(f"INSERT INTO trials({_COLUMNS}) VALUES "
+                                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(t))
+
+    def _note_metric_names(self, metrics: dict[str, Any]) -> None:
+        """Keep meta ``metric_names`` (every metric name stored, first seen first) up to
+        date, before the row that brings a new name: a reopened scan's ``results`` then
+        needs no pass over every row's JSON to find its columns."""
+        if not metrics:
+            return
+        known = self._metric_names
+        if known is None:
+            stored = self.get_meta("metric_names")
+            known = self._metric_names = list(stored) if isinstance(stored, list) \
+                else self.metric_names()
+            self._metric_set = set(known)
+            if not isinstance(stored, list):
+                self.set_meta("metric_names", known)
+        new = [k for k in metrics if k not in self._metric_set]
+        if new:
+            known.extend(new)
+            self._metric_set.update(new)
+            self.set_meta("metric_names", known)
+
+    def stored_metric_names(self) -> list[str]:
+        """Every metric name stored (from meta when a writer kept it, else from the rows)."""
+        names = self.get_meta("metric_names")
+        return list(names) if isinstance(names, list) else self.metric_names()
 
     def add(self, trial: Trial) -> None:
-        """Insert (or overwrite) a trial row; committed when this returns."""
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO trials(id, status, params, metrics, value, "
-                             "started, finished, error, traceback, curve, worker) "
-                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._row(trial))
+        """Write a trial: its own row is updated, a new id inserted (see :meth:`insert`)."""
+        self.update(trial)
 
     def add_many(self, trials: list[Trial]) -> None:
-        """Write several trial rows in one transaction."""
+        """Insert several new trial rows in one transaction."""
+        self._writable()
         if not trials:
             return
+        with self._lock:
+            for t in trials:
+                self._note_metric_names(t.metrics)
         with self._lock, self._transaction():
-            self._db.executemany("INSERT OR REPLACE INTO trials(id, status, params, metrics, "
-                                 "value, started, finished, error, traceback, curve, worker) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 [self._row(t) for t in trials])
+            self._db.executemany(f"INSERT INTO trials({_COLUMNS}) VALUES "
+                                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                 [_row(t) for t in trials])
 
     def next_id(self) -> int:
+        """The first id never used, undecodable rows included (ids are never reused)."""
         with self._lock:
-            row = self._db.execute("SELECT MAX(id) FROM trials").fetchone()
+            row = self._guard(lambda: self._db.execute("SELECT MAX(id) FROM trials")
+                              .fetchone())
         return 0 if row[0] is None else int(row[0]) + 1
 
     def trials(self) -> list[Trial]:
-        """Every stored trial, by id."""
+        """Every stored trial that decodes, by id; the others are listed in
+        :attr:`skipped` as ``(id, reason)``."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, status, params, metrics, value, started, finished, error, "
-                "traceback, curve, worker FROM trials ORDER BY id").fetchall()
-        return [Trial(id=r[0], status=r[1], params=json.loads(r[2]),
-                      metrics=json.loads(r[3]) if r[3] else {}, value=r[4], started=r[5],
-                      finished=r[6], error=r[7], traceback=r[8],
-                      curve=tuple(tuple(p) for p in json.loads(r[9])) if r[9] else (),
-                      worker=r[10]) for r in rows]
+            rows = self._guard(lambda: self._db.execute(
+                f"SELECT {_COLUMNS} FROM trials ORDER BY id").fetchall())
+        out: list[Trial] = []
+        skipped: list[tuple[int, str]] = []
+        for r in rows:
+            try:
+                out.append(_trial_from_row(r))
+            except Exception as e:  # noqa: BLE001 - one bad row must not hide the others
+                skipped.append((r[0], f"{type(e).__name__}: {e}"))
+        self.skipped = skipped
+        return out
+
+    # -- reading without building Trial objects (a reopened scan of 1,000,000 trials) -----
+    def invalid_rows(self) -> list[tuple[int, str]]:
+        """``(id, reason)`` of rows :meth:`trials` would skip, found by SQLite's JSON
+        functions without decoding the others in Python."""
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                "SELECT id, json_valid(params), json_valid(metrics), json_valid(curve) "
+                f"FROM trials WHERE NOT {_VALID} ORDER BY id").fetchall())
+        out = []
+        for tid, p, m, c in rows:
+            what = "params" if not p else "metrics" if not m else "curve" if not c else \
+                "params or metrics"
+            out.append((tid, f"{what} is not valid JSON (or not an object)"))
+        return out
+
+    def summary(self, metric: str, minimize: bool,
+                invalid: list[tuple[int, str]] = ()) -> tuple[dict[str, int], int | None]:
+        """Counts per status and the id of the best finished trial, computed in SQLite
+        (``invalid``: the rows :meth:`invalid_rows` found, left out)."""
+        bad = sorted({int(i) for i, _ in invalid})
+        not_bad = f" AND id NOT IN ({','.join(map(str, bad))})" if bad else ""
+        with self._lock:
+            counts = dict(self._guard(lambda: self._db.execute(
+                f"SELECT status, COUNT(*) FROM trials WHERE 1{not_bad} GROUP BY status")
+                .fetchall()))
+            if self.get_meta("metric") == metric:
+                # the value column holds this metric for every finished trial: no JSON
+                # SQLite's bare-column MIN/MAX: the row of the extreme value, one pass
+                best = self._guard(lambda: self._db.execute(
+                    f"SELECT id, {'MIN' if minimize else 'MAX'}(value) FROM trials WHERE "
+                    f"status = 'finished' AND value IS NOT NULL{not_bad}").fetchone())
+                return counts, None if best is None or best[0] is None else int(best[0])
+            path = _json_path(metric)
+            # a finished row without this metric reads as failed (see driver.rescore)
+            unscored = self._guard(lambda: self._db.execute(
+                f"SELECT COUNT(*) FROM trials WHERE status = 'finished' AND {_VALID} AND "
+                "coalesce(json_type(metrics, ?), '') NOT IN ('integer', 'real')",
+                (path,)).fetchone()[0])
+            if unscored:
+                counts["finished"] -= unscored
+                counts["failed"] = counts.get("failed", 0) + unscored
+            best = self._guard(lambda: self._db.execute(
+                f"SELECT id FROM trials WHERE status = 'finished' AND {_VALID} AND "
+                "json_type(metrics, ?) IN ('integer', 'real') ORDER BY "
+                f"json_extract(metrics, ?) {'ASC' if minimize else 'DESC'}, finished, id "
+                "LIMIT 1", (path, path)).fetchone())
+        return counts, None if best is None else int(best[0])
+
+    def trial(self, trial_id: int) -> Trial | None:
+        """One stored trial (``None`` if there is none, or it cannot be decoded)."""
+        with self._lock:
+            r = self._guard(lambda: self._db.execute(
+                f"SELECT {_COLUMNS} FROM trials WHERE id = ?", (int(trial_id),)).fetchone())
+        if r is None:
+            return None
+        try:
+            return _trial_from_row(r)
+        except Exception:  # noqa: BLE001 - an undecodable row is a skipped row
+            return None
+
+    def metric_names(self) -> list[str]:
+        """Every metric name stored, in the order they first appear."""
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                "WITH ok AS MATERIALIZED (SELECT id, metrics FROM trials WHERE "
+                f"{_VALID} AND metrics IS NOT NULL AND metrics != '') "
+                "SELECT j.key FROM ok, json_each(ok.metrics) AS j GROUP BY j.key "
+                "ORDER BY MIN(ok.id), MIN(j.id)").fetchall())
+        return [r[0] for r in rows]
+
+    def frame_columns(self, skip: list[int], *, metrics: bool = True) -> tuple[Any, ...]:
+        """Every row but ``skip`` (undecodable ids), by id, as columns: ``(ids, statuses,
+        values, started, finished, errors, params, metrics)`` with params and metrics as
+        dicts. Their JSON is decoded in one call over all rows, not one per row.
+        ``metrics=False``: only rows that are not finished get theirs (the others ``{}``)."""
+        not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i in skip)})" if skip else ""
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                "SELECT id, status, value, started, finished, error FROM trials "
+                f"WHERE 1{not_bad} ORDER BY id").fetchall())
+            ptext = self._guard(lambda: self._db.execute(
+                "SELECT group_concat(params, ',') FROM (SELECT params FROM trials "
+                f"WHERE 1{not_bad} ORDER BY id)").fetchone()[0]) or ""
+            if metrics:
+                mtext = self._guard(lambda: self._db.execute(
+                    "SELECT group_concat(coalesce(nullif(metrics, ''), '{}'), ',') FROM "
+                    f"(SELECT metrics FROM trials WHERE 1{not_bad} ORDER BY id)")
+                    .fetchone()[0]) or ""
+            else:
+                others = dict(self._guard(lambda: self._db.execute(
+                    "SELECT id, metrics FROM trials WHERE status != 'finished' AND "
+                    f"metrics IS NOT NULL AND metrics != ''{not_bad}").fetchall()))
+        cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(6)]
+        params = _loads(f"[{ptext}]")
+        if '{"$' in ptext or "[" in ptext:   # encoded classes, functions, tuples
+            params = [{k: values.decode(v) for k, v in d.items()} for d in params]
+        if len(params) != len(rows):
+            raise StoreCorrupt(self.file, "its rows changed while they were read; read again")
+        if metrics:
+            mets = _loads(f"[{mtext}]")
+        else:
+            empty: dict[str, Any] = {}
+            mets = [_loads(others[i]) if i in others else empty for i in cols[0]]
+        return (*cols, params, mets)
+
+    def columns(self, params: list[str], metrics: list[str]) -> list[tuple[Any, ...]]:
+        """Rows of ``(id, status, *params, *metrics, value, started, finished, error)``,
+        the JSON taken apart by SQLite (booleans come back as 0/1, encoded classes and
+        tuples as their JSON text)."""
+        cols = ", ".join(["json_extract(params, ?)"] * len(params)
+                         + ["json_extract(metrics, ?)"] * len(metrics))
+        sql = (f"SELECT id, status{', ' + cols if cols else ''}, value, started, finished, "
+               f"error FROM trials WHERE {_VALID} ORDER BY id")
+        args = [_json_path(n) for n in [*params, *metrics]]
+        with self._lock:
+            return self._guard(lambda: self._db.execute(sql, args).fetchall())
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            rows = self._db.execute("SELECT status, COUNT(*) FROM trials GROUP BY status")
-            return dict(rows.fetchall())
+            rows = self._guard(lambda: self._db.execute(
+                "SELECT status, COUNT(*) FROM trials GROUP BY status").fetchall())
+            return dict(rows)
 
     def mark_interrupted(self) -> int:
         """Turn rows left ``running`` by a dead process into ``interrupted``; how many."""
+        self._writable()
         with self._lock:
             cur = self._db.execute(
                 "UPDATE trials SET status = 'interrupted', error = ? WHERE status = 'running'",
@@ -285,44 +619,74 @@ class Store:
         self.release()
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def __repr__(self) -> str:
-        return f"Store({str(self.path)!r})"
+        return f"Store({str(self.path)!r}{', read-only' if self.readonly else ''})"
+
+
+def lock_held(path: str | os.PathLike[str]) -> bool:
+    """Whether some process holds the run lock of the scan folder ``path``."""
+    import fcntl
+
+    p = Path(path) / "lock"
+    if not p.exists():
+        return False
+    try:
+        f = open(p, "rb")   # noqa: SIM115 - flock needs no write access
+    except OSError:
+        return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+    return False
 
 
 def list_stored(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Summaries of the scans stored under ``store`` (read-only)."""
+    """Summaries of the scans stored under ``store`` (read-only). A scan that cannot be
+    read is listed too, with status ``unreadable`` and the reason in ``message``."""
     root = Path(store).expanduser().resolve()   # absolute, like a live scan's path
     out: list[dict[str, Any]] = []
     if not root.is_dir():
         return out
     for d in sorted(p for p in root.iterdir() if (p / DB_NAME).exists()):
+        updated = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(
+            (d / DB_NAME).stat().st_mtime))
         try:
-            s = Store(d, readonly=True)
-        except (sqlite3.Error, OSError):
-            continue
-        try:
-            meta = s.meta()
-            counts = s.counts()
-            running = s.is_locked()
-            best = None
-            mode = meta.get("mode", "min")
-            agg = "MIN" if mode == "min" else "MAX"
-            with s._lock:
-                row = s._db.execute(
-                    f"SELECT {agg}(value) FROM trials WHERE status = 'finished'").fetchone()
-            best = row[0] if row else None
-            status = meta.get("status", "idle")
-            if status in ("running", "paused", "stopping") and not running:
-                status = "interrupted"
-            out.append({"name": d.name, "path": str(d), "status": status,
-                        "trials": sum(counts.get(k, 0) for k in ("finished", "failed", "pruned")),
-                        "failed": counts.get("failed", 0), "metric": meta.get("metric"),
-                        "mode": mode, "best": best,
-                        "updated": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(
-                            (d / DB_NAME).stat().st_mtime))})
-        except sqlite3.Error:
-            continue
-        finally:
-            s.close()
+            with Store.reader(d) as s:
+                meta = s.meta()
+                counts = s.counts()
+                mode = meta.get("mode") if meta.get("mode") in ("min", "max") else "min"
+                agg = "MIN" if mode == "min" else "MAX"
+                with s._lock:
+                    row = s._db.execute(
+                        f"SELECT {agg}(value) FROM trials WHERE status = 'finished'").fetchone()
+                status = meta.get("status", "idle")
+                if status in ("running", "paused", "stopping") and not s.is_locked():
+                    status = "interrupted"
+                message = meta.get("message", "")
+                if s.bad_meta:
+                    message = f"unreadable meta values: {s.bad_meta}"
+                out.append({"name": d.name, "path": str(d), "status": status,
+                            "trials": sum(counts.get(k, 0)
+                                          for k in ("finished", "failed", "pruned")),
+                            "failed": counts.get("failed", 0), "metric": meta.get("metric"),
+                            "mode": mode, "best": row[0] if row else None,
+                            "updated": updated, "message": message})
+        except Exception as e:  # noqa: BLE001 - one broken scan must not hide the others
+            out.append({"name": d.name, "path": str(d), "status": "unreadable",
+                        "trials": None, "failed": None, "metric": None, "mode": None,
+                        "best": None, "updated": updated,
+                        "message": f"{type(e).__name__}: {e}"})
     return out

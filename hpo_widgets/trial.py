@@ -23,7 +23,7 @@ STATUSES = ("running", "finished", "failed", "pruned", "interrupted")
 DONE_STATUSES = frozenset({"finished", "failed", "pruned"})
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class Trial:
     """One trial, as recorded.
 

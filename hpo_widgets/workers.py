@@ -260,6 +260,12 @@ class ProcessWorkers:
     worker starts in a fraction of a second anyway).
     """
 
+    # the runner protocol (hpo_widgets.runners): reports and prune questions travel both
+    # ways; a hung trial's process is killed; one trial per worker
+    reports_live = True
+    can_abandon = True
+    slots = property(lambda self: self._max_workers)
+
     def __init__(self, n: int = 1, *, max_rss_growth_mb: float | None = 1024,
                  max_tasks: int | None = None, preload: list[str] | None = None,
                  env: dict[str, str] | None = None, keep_warm: float | None = None) -> None:
@@ -556,7 +562,8 @@ def _remote_handle(trial_id: int, params: dict[str, Any], out: Connection,
 
 def _portable(outcome: dict[str, Any]) -> dict[str, Any]:
     """Make an outcome picklable: results become numbers, dicts of them, or text."""
-    from .scan import _as_number, _plain_metric
+    from .outcome import as_number as _as_number
+    from .outcome import plain_metric as _plain_metric
 
     res = outcome.get("result")
     if isinstance(res, dict):
@@ -574,7 +581,7 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
     for mod in filter(None, preload.split(",")):
         with contextlib.suppress(Exception):
             __import__(mod)
-    from .scan import run_trial
+    from .outcome import run_trial
 
     # frameworks' Python-side chatter (e.g. TensorFlow's retracing notes) is not the
     # user's business in a worker; errors still reach the trial's traceback

@@ -44,7 +44,7 @@ def test_readme_quickstart_runs_as_written(tmp_path, monkeypatch):
     ns: dict = {}
     exec(compile(quickstart, "README.md", "exec"), ns)
     scan = ns["scan"]
-    assert scan.status == "finished" and scan.message == "stopped"
+    assert scan.status == "stopped" and scan.message == "stopped"
     assert scan.counts["running"] == 0
     assert (tmp_path / "hpo_scans" / "mlp" / "trials.sqlite").exists()
     talos = blocks[1]

@@ -202,8 +202,9 @@ def test_syntax_errors_keep_the_notebook_line(ip):
     ("--trials=3 --jbos=2", ["unknown option '--jbos'", "did you mean --jobs?"]),
     ("stray", ["unexpected argument 'stray'"]),
     ("--trials x", ["--trials must be a whole number, got 'x'"]),
-    ("--trials 0", ["--trials must be >= 1"]),
-    ("--time -1", ["--time must be > 0 seconds"]),
+    ("--trials 0", ["--trials must be a whole number >= 1"]),
+    ("--time -1", ["--time must be a finite number of seconds > 0"]),
+    ("--trial-timeout inf", ["--trial-timeout must be a finite number of seconds > 0"]),
     ("--mode up", ["argument --mode: invalid choice: 'up'"]),
     ("--metric", ["argument --metric: expected one argument"]),
     ("--metric score_x", []),
@@ -436,13 +437,13 @@ def test_line_magic_lists_and_steers_a_running_scan(ip, capsys):
     ip.run_line_magic("hpo", "stop steered")
     assert scan.status == "stopping"
     gate.release()
-    assert scan.wait(10) and scan.status == "finished" and scan.message == "stopped"
+    assert scan.wait(10) and scan.status == "stopped" and scan.message == "stopped"
     assert scan.n_done == 2
     out = capsys.readouterr().out
     assert "<Scan 'steered' paused" in out and "<Scan 'steered' stopping" in out
 
     ip.run_line_magic("hpo", "pause steered")
-    assert "scan 'steered' is finished; nothing to pause" in capsys.readouterr().out
+    assert "scan 'steered' is stopped; nothing to pause" in capsys.readouterr().out
 
 
 def test_line_magic_errors_name_the_known_scans(ip):

@@ -102,7 +102,7 @@ def test_pause_resume_stop(store):
     for _ in range(3):
         gate.release()
     assert scan.wait(10)
-    assert scan.status == "finished" and scan.message == "stopped"
+    assert scan.status == "stopped" and scan.message == "stopped"
     assert scan.counts["running"] == 0
     assert scan.n_done < 50
     assert set(scan.results.status) == {"finished"}   # in-flight trials were recorded
@@ -351,11 +351,24 @@ def test_n_jobs_runs_trials_in_parallel_threads(store):
 
 
 def test_any_concurrent_futures_executor(store):
+    # a plain Executor does not declare its slots: the scan learns them from when its
+    # trials start (keeping one waiting), so a pool of 3 runs 3 at once, not more
+    lock, now, peak = threading.Lock(), [0], [0]
+
+    def objective(params):
+        with lock:
+            now[0] += 1
+            peak[0] = max(peak[0], now[0])
+        time.sleep(0.05)
+        with lock:
+            now[0] -= 1
+        return params["x"]
+
     with ThreadPoolExecutor(3) as ex:
-        scan = hw.Scan(quadratic, SPACE, max_trials=9, executor=ex, store=store)
-        assert scan.n_jobs == 3
-        scan.start().wait(10)
-    assert scan.n_done == 9 and (scan.results.status == "finished").all()
+        scan = hw.Scan(objective, SPACE, max_trials=12, executor=ex, store=store)
+        scan.start().wait(20)
+    assert scan.n_done == 12 and (scan.results.status == "finished").all()
+    assert peak[0] == 3
 
 
 def test_process_pool_executor(store):

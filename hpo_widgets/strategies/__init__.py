@@ -15,27 +15,35 @@ from .random import Random
 __all__ = ["STRATEGY_NAMES", "Grid", "Random", "Strategy", "make_strategy"]
 
 
+# name -> (module, class); heavier imports (scipy, scikit-learn, optuna) load on first use.
+# Optuna's TPE by name: optuna itself is imported (or its absence explained, with the
+# install command) when the scan first asks for a point.
+_NAMED: dict[str, tuple[str, str]] = {
+    "grid": (".grid", "Grid"),
+    "random": (".random", "Random"),
+    "sobol": (".sobol", "Sobol"),
+    "bayes": (".bayes", "Bayes"),
+    "optuna": (".optuna", "OptunaStrategy"),
+}
+_ALIASES = {"tpe": "optuna"}
+
+#: The strategies a scan (and the dashboard's picker) can be given by name.
+STRATEGY_NAMES = tuple(_NAMED)
+
+
 def _registry() -> dict[str, Any]:
-    # Strategies with heavier imports (scipy, scikit-learn, optuna) load on first use.
-    reg: dict[str, Any] = {"grid": Grid, "random": Random}
-    try:
-        from .sobol import Sobol
-        reg["sobol"] = Sobol
-    except ImportError:  # pragma: no cover - module not there yet
-        pass
-    try:
-        from .bayes import Bayes
-        reg["bayes"] = Bayes
-    except ImportError:  # pragma: no cover
-        pass
-    # Optuna's TPE by name; optuna itself is imported (or its absence explained, with the
-    # install command) when the scan first asks for a point
-    from .optuna import OptunaStrategy
-    reg["optuna"] = reg["tpe"] = OptunaStrategy
+    import importlib
+
+    reg: dict[str, Any] = {}
+    for key, (module, cls) in _NAMED.items():
+        try:
+            reg[key] = getattr(importlib.import_module(module, __name__), cls)
+        except ImportError:  # pragma: no cover - a module not there
+            continue
+    for alias, target in _ALIASES.items():
+        if target in reg:
+            reg[alias] = reg[target]
     return reg
-
-
-STRATEGY_NAMES = ("grid", "random", "sobol", "bayes")
 
 
 def make_strategy(spec: Any) -> Strategy:
