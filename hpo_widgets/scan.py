@@ -154,8 +154,14 @@ class Scan:
         self._strategy = make_strategy(opts.strategy)
         self._strategy.validate(self._space)
         self.pruner = make_pruner(opts.pruner)
-        # a fresh copy to rebuild the pruner from when a trial is excluded or included
-        self._pruner_template = copy.deepcopy(self.pruner)
+        # what to rebuild the pruner from when a trial is excluded or included: its name,
+        # or a fresh copy of a Pruner object (None when it cannot be copied)
+        self._pruner_template: Any = opts.pruner
+        if isinstance(opts.pruner, Pruner):
+            try:
+                self._pruner_template = copy.deepcopy(opts.pruner)
+            except Exception:  # noqa: BLE001 - e.g. it holds a lock: then it is not rebuilt
+                self._pruner_template = None
         if executor is not None and not (is_dask_client(executor) or hasattr(executor, "submit")):
             raise TypeError("executor must be None, a concurrent.futures.Executor or a "
                             f"dask.distributed.Client, got {type(executor).__name__}")
@@ -585,7 +591,8 @@ class Scan:
         rebuilt from the trials still learnt from."""
         if self._pruner_template is None or self.pruner is None:
             return
-        fresh = copy.deepcopy(self._pruner_template)
+        template = self._pruner_template
+        fresh = make_pruner(template) if isinstance(template, str) else copy.deepcopy(template)
         fresh.bind(minimize=self.minimize)
         self.pruner, self._pruner_fed = fresh, set()
         self._feed_pruner()

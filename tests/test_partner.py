@@ -269,3 +269,28 @@ def test_a_version_1_store_is_read_and_migrated(tmp_path):
     assert con.execute("SELECT source FROM trials WHERE id = 3").fetchone()[0] == "user"
     con.close()
     assert hw.load(folder).best.params == {"x": 0.0}
+
+
+def test_the_pruner_forgets_excluded_trials(tmp_path):
+    def curve(params, trial):
+        for step in range(3):
+            trial.report(step, params["v"])
+            if trial.should_prune():
+                trial.prune()
+        return params["v"]
+
+    scan = hw.Scan(curve, {"v": [0.0, 1.0]}, pruner="median", max_trials=10, seed=0,
+                   store=tmp_path, name="pr")
+    scan.enqueue([{"v": 1.0}] * 5 + [{"v": 0.0}] * 5)   # five runs with a data bug: 0.0
+    scan.start().wait(30)
+    probe = scan.enqueue({"v": 1.0})[0]
+    scan.max_trials = 11
+    scan.start().wait(30)
+    assert scan.trial(probe).status == "pruned"          # worse than the median with them
+    for t in scan.trials:
+        if t.params["v"] == 0.0:
+            scan.exclude(t.id, "data bug")
+    again = scan.enqueue({"v": 1.0})[0]
+    scan.max_trials = 12
+    scan.start().wait(30)
+    assert scan.trial(again).status == "finished"        # the median without them
