@@ -345,9 +345,11 @@ class Driver:
                           self.plan.options.name)
 
     def reserve_id(self) -> int:
-        """A fresh trial id (ids are never reused)."""
-        tid = self.next_id
-        self.next_id += 1
+        """A fresh trial id (ids are never reused); under the control lock, since
+        ``scan.enqueue`` reserves ids from the user's thread."""
+        with self.control.lock:
+            tid = self.next_id
+            self.next_id += 1
         return tid
 
     def _next_message(self, session_start: float, launching: bool, paused: bool,

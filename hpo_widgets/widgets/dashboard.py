@@ -532,6 +532,7 @@ class Dashboard(W.VBox):
         self._thread = threading.Thread(target=self._refresher, daemon=True,
                                         name=f"hpo-dashboard-{scan.name}")
         self._thread.start()
+        self._now("partner")   # its first computation on the refresher, not in this cell
 
     # -- parts --------------------------------------------------------------------------
     def _build_header(self) -> None:
@@ -1038,7 +1039,10 @@ class Dashboard(W.VBox):
         ``redraw`` (a click changed what is shown)."""
         with self._lock:
             top = self._top[: self.top_k]
-        computed = compute and self.partner.compute(self._param_name)
+        # the expensive part only on the refresher thread: displaying a dashboard of a big
+        # scan must not wait for a forest and a Gaussian process
+        on_refresher = getattr(self, "_thread", None) is threading.current_thread()
+        computed = compute and on_refresher and self.partner.compute(self._param_name)
         if computed or redraw:
             self.partner.draw(top, self.scan.metric)
             self._draw_belief()
