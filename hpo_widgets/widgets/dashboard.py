@@ -151,6 +151,12 @@ _STYLE = f"""<style>
   .hpo-dashboard .hpo-table th, .hpo-dashboard .hpo-table td {{ padding: 1px 2px !important; }}
   .hpo-dashboard .hpo-param-picker, .hpo-dashboard .hpo-narrow-top,
   .hpo-dashboard .hpo-trial-pick {{ width: auto !important; max-width: 100% !important; }}
+  .hpo-dashboard .hpo-partner, .hpo-dashboard .hpo-partner .widget-box {{
+      min-width: 0 !important; width: 100% !important; flex: 0 0 auto !important; }}
+  .hpo-dashboard .hpo-partner .widget-text, .hpo-dashboard .hpo-partner .widget-dropdown {{
+      width: 100% !important; max-width: 100% !important; }}
+  .hpo-dashboard .hpo-partner .widget-text input,
+  .hpo-dashboard .hpo-partner .widget-dropdown select {{ min-width: 0 !important; }}
 }}
 </style>"""
 
