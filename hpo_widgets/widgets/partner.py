@@ -44,6 +44,9 @@ _IMPORTANCE = "#4c78a8"
 #: makes a redraw about three times cheaper, and the ranking of a few parameters is
 #: already stable at a few hundred trials.
 LIVE_IMPORTANCE_SAMPLES = 300
+#: Finished trials before the machine's views are first computed (the importance is
+#: marked unreliable below 10 anyway, and proposals need 20).
+MIN_FINISHED = 10
 
 
 class PartnerPanel(W.VBox):
@@ -58,7 +61,9 @@ class PartnerPanel(W.VBox):
         self.scan = scan
         self._on_dirty = on_dirty
         # up to 5% of the kernel's time: with trials of seconds that is every few trials
-        self.schedule = schedule or analysis.RefreshSchedule(min_new=5, max_wait=20.0,
+        # first at 10 finished trials: below that no importance is reliable (analysis)
+        self.schedule = schedule or analysis.RefreshSchedule(min_new=MIN_FINISHED,
+                                                             max_wait=20.0,
                                                              max_share=0.05)
         self._lock = threading.Lock()
         self._dismissed: set[str] = set()
@@ -71,6 +76,8 @@ class PartnerPanel(W.VBox):
         self.band_label = ""
         self.cost = {"computes": 0, "seconds": 0.0}
         self._row_ids: list[int] = []
+        self._bars_shown: tuple[Any, ...] = ((), ())
+        self._options_shown: list[tuple[str, int]] = []
         self._build()
 
     # -- parts ---------------------------------------------------------------------------
@@ -234,14 +241,6 @@ class PartnerPanel(W.VBox):
         (refresher thread); whether anything was recomputed."""
         if not self.due():
             return False
-        from threadpoolctl import threadpool_limits
-
-        # one BLAS/OpenMP thread: a pool of BLAS threads (the Gaussian process) would
-        # compete for the cores the scan's trials run on
-        with threadpool_limits(limits=1):
-            return self._compute(param)
-
-    def _compute(self, param: str | None) -> bool:
         t0 = time.perf_counter()
         self._force = False
         scan = self.scan
@@ -251,7 +250,7 @@ class PartnerPanel(W.VBox):
         n_fin = sum(1 for t in trials if t.status == "finished" and t.id not in excluded)
         imp = sug = band = None
         label = ""
-        if n_fin >= 2:
+        if n_fin >= MIN_FINISHED:
             cols = analysis.trial_columns(trials, space, minimize, excluded)
             imp = analysis.importance(trials, space, minimize, strategy=scan.strategy,
                                       excluded=excluded, columns=cols,
@@ -283,9 +282,12 @@ class PartnerPanel(W.VBox):
     def draw(self, top: list[Any], metric: str) -> None:
         """Write the panel's widgets from what :meth:`compute` found (refresher thread)."""
         bars = pd_.importance_bars(self.importance)
-        with self.bars.hold_sync():
-            self.bars.x = bars["names"]
-            self.bars.y = bars["values"]
+        shown = (tuple(bars["names"]), tuple(np.round(bars["values"], 4)))
+        if shown != self._bars_shown:   # traits are sent only when they change
+            self._bars_shown = shown
+            with self.bars.hold_sync():
+                self.bars.x = bars["names"]
+                self.bars.y = bars["values"]
         if self.importance_caption.value != bars["caption"]:
             self.importance_caption.value = bars["caption"]
         s = self.suggestion
@@ -300,10 +302,10 @@ class PartnerPanel(W.VBox):
     def draw_try(self, top: list[Any], metric: str) -> None:
         """The row picker, the fields and the note (refresher thread)."""
         options = [(pd_.row_label(t, metric), t.id) for t in top]
-        if [o[1] for o in options] != self._row_ids or \
-                list(self.try_pick.options) != options:
+        if options != self._options_shown:
             keep = self.try_pick.value
             self.try_pick.options = options
+            self._options_shown = options
             self._row_ids = [o[1] for o in options]
             if keep in self._row_ids:
                 self.try_pick.value = keep
