@@ -134,6 +134,49 @@ def table_redraw(sizes: list[int], repeats: int, interval: float) -> None:
               f"{redraw_ms:>7.1f} | {fit_ms:>7.1f} | {runs:>10} | {per_trial:>8.3f}")
 
 
+def table_panel(sizes: list[int], repeats: int) -> None:
+    """The dashboard's partner panel as it runs: a real scan of ``n`` trivial trials
+    with its dashboard attached (headless), then one forced recompute + redraw of the
+    new parts (importance bars, proposal, belief band along one parameter for Bayes,
+    the "try near this" rows), kernel CPU time of the thread doing it."""
+    import logging
+
+    import comm
+    from comm.base_comm import BaseComm
+
+    class Quiet(BaseComm):   # no front end: messages are dropped
+        def publish_msg(self, *a, **k):
+            pass
+
+    comm.create_comm = Quiet
+    logging.getLogger("hpo_widgets").setLevel(logging.ERROR)
+    print("\n3) the dashboard's partner parts, one forced recompute + redraw on a live "
+          "dashboard,\n   kernel CPU ms (median of", repeats, "runs)")
+    print(f"{'trials':>7} | {'random':>8} | {'bayes (band)':>12} | {'draw only':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            scan = hw.Scan(objective, SPACE, max_trials=n, seed=0, store=tmp, name=f"p{n}")
+            scan.start().wait()
+            dash = scan.dashboard()
+            p = dash.partner
+            param = dash._param_name
+
+            def once(p=p, param=param, dash=dash, metric=scan.metric):
+                p._force = True
+                p.compute(param)
+                p.draw(dash._top[:dash.top_k], metric)
+                dash._draw_belief()
+
+            rnd, _ = timed(once, repeats, time.thread_time)
+            scan.strategy = "bayes"
+            bay, _ = timed(once, repeats, time.thread_time)
+            draw, _ = timed(lambda p=p, dash=dash, m=scan.metric: p.draw(dash._top[:dash.top_k], m),
+                            repeats, time.thread_time)
+            print(f"{n:>7} | {rnd:>8.1f} | {bay:>12.1f} | {draw:>9.2f}")
+            dash.close()
+            scan.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10_000, 100_000])
@@ -145,6 +188,7 @@ def main() -> None:
     table_analyze(args.sizes, args.repeats)
     interval = trial_interval()
     table_redraw(args.redraw_sizes, args.repeats, interval)
+    table_panel(args.redraw_sizes, args.repeats)
 
 
 if __name__ == "__main__":

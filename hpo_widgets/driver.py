@@ -49,6 +49,7 @@ class TrialBook:
         self._history: list[Trial] = []   # ended trials in the order they ended
         self._counts: dict[str, int] = dict.fromkeys(_COUNTED, 0)
         self._best: Trial | None = None
+        self._n_excluded = 0   # ended trials left out of learning (scan.exclude)
         self._loader: Callable[[], list[Trial]] | None = None
         self._summary: tuple[dict[str, int], int, Trial | None] | None = None
 
@@ -109,6 +110,8 @@ class TrialBook:
         self.ensure()
         with self.lock:
             old = self._trials.get(t.id)
+            self._n_excluded += (t.excluded is not None) - (
+                old is not None and old.excluded is not None)
             if old is not None:
                 self._counts[old.status] -= 1
             self._counts[t.status] = self._counts.get(t.status, 0) + 1
@@ -121,7 +124,8 @@ class TrialBook:
                     if self._history[i].id == t.id:
                         self._history[i] = t
                         break
-            if t.status == "finished" and t.value is not None and self._better(t):
+            if t.status == "finished" and t.value is not None and t.excluded is None \
+                    and self._better(t):
                 self._best = t
             elif self._best is not None and self._best.id == t.id:
                 self._rebest()
@@ -134,13 +138,15 @@ class TrialBook:
             ended = [t for t in trials if t.done]
             ended.sort(key=lambda t: (t.finished is None, t.finished or 0.0, t.id))
             self._history = ended
+            self._n_excluded = sum(1 for t in trials if t.excluded is not None)
             self.recount()
             self._rebest()
 
     def _rebest(self) -> None:
         self._best = None
         for t in self._history:
-            if t.status == "finished" and t.value is not None and self._better(t):
+            if t.status == "finished" and t.value is not None and t.excluded is None \
+                    and self._better(t):
                 self._best = t
 
     def recount(self) -> None:
@@ -149,6 +155,22 @@ class TrialBook:
             for t in self._trials.values():
                 counts[t.status] = counts.get(t.status, 0) + 1
             self._counts = counts
+
+    def learnt(self) -> list[Trial]:
+        """The ended trials strategies and pruners learn from: the history less the
+        excluded ones (the history itself, no copy, when none is excluded)."""
+        history = self.history
+        if not self._n_excluded:
+            return history
+        return [t for t in history if t.excluded is None]
+
+    def queued(self) -> list[Trial]:
+        """Enqueued trials not started yet, oldest first (they run before proposals)."""
+        with self.lock:
+            if not self._counts.get("queued"):
+                return []
+            return sorted((t for t in self.trials.values() if t.status == "queued"),
+                          key=lambda t: t.id)
 
     def running(self) -> list[Trial]:
         with self.lock:
@@ -251,6 +273,11 @@ class Driver:
                         max_trials is None or n_done + len(self._slots) < max_trials) and (
                         not learnt or all(s.started is not None
                                           for s in self._slots.values())):
+                    waiting = self.book.queued()
+                    if waiting:   # the user's ideas run before the strategy's own
+                        self._launch(waiting[0].params, queued=waiting[0])
+                        self._observe_starts(time.time())
+                        continue
                     params = self._ask()
                     if params is None:
                         exhausted = True
@@ -290,6 +317,8 @@ class Driver:
                         self._update_note()
                     elif kind == "persist":
                         self._persist()
+                    elif kind == "apply":
+                        self._apply(msg[1])
                     try:
                         msg = ctl.inbox.get_nowait()
                     except queue.Empty:
@@ -305,6 +334,23 @@ class Driver:
                     slot.fut.cancel()
         finally:
             self._end(final_status, final_message)
+
+    def _apply(self, fn: Callable[[Driver], Any]) -> None:
+        """A change a scan asked for (enqueue, exclude, the settings history), applied
+        here so that the driver stays the one writer of the store and the book."""
+        try:
+            fn(self)
+        except Exception:
+            log.exception("scan %r: a requested change could not be applied",
+                          self.plan.options.name)
+
+    def reserve_id(self) -> int:
+        """A fresh trial id (ids are never reused); under the control lock, since
+        ``scan.enqueue`` reserves ids from the user's thread."""
+        with self.control.lock:
+            tid = self.next_id
+            self.next_id += 1
+        return tid
 
     def _next_message(self, session_start: float, launching: bool, paused: bool,
                       stopping: bool) -> tuple[Any, ...] | None:
@@ -399,6 +445,14 @@ class Driver:
             ctl.phase = "ending"          # from here on, commands are refused
             ctl.paused = ctl.stop_requested = False
             self.set_status(status, message)
+        # changes sent before the phase changed are applied, never dropped
+        while True:
+            try:
+                msg = ctl.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if msg[0] == "apply":
+                self._apply(msg[1])
         with contextlib.suppress(Exception):
             self._persist()
 
@@ -407,7 +461,7 @@ class Driver:
         space = self.plan.space
         strategy = self.plan.strategy
         pending = [s.trial.params for s in self._slots.values()]
-        params = strategy.ask(space, self.book.history, pending)
+        params = strategy.ask(space, self.book.learnt(), pending)
         if params is None:
             return None
         if not isinstance(params, dict):
@@ -417,11 +471,16 @@ class Driver:
             raise ValueError(f"strategy {strategy!r} proposed a point without {missing}")
         return params
 
-    def _launch(self, params: dict[str, Any]) -> None:
-        tid = self.next_id
-        self.next_id += 1
-        trial = Trial(id=tid, params=params, status="running", started=time.time())
-        self.store.insert(trial)   # a new row, never over another trial's
+    def _launch(self, params: dict[str, Any], queued: Trial | None = None) -> None:
+        if queued is not None:   # an enqueued trial: its own row, now running
+            tid = queued.id
+            trial = queued.replace(status="running", started=time.time())
+            self.store.update(trial)
+        else:
+            tid = self.reserve_id()
+            trial = Trial(id=tid, params=params, status="running", started=time.time(),
+                          source=getattr(self.plan.strategy, "name", None))
+            self.store.insert(trial)   # a new row, never over another trial's
         self.book.put(trial)
         live = self.runner.caps.reports_live
         pruner = self.plan.pruner

@@ -19,6 +19,7 @@ on the engine's public view, never the other way round.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as _dt
 import importlib
 import logging
@@ -153,6 +154,14 @@ class Scan:
         self._strategy = make_strategy(opts.strategy)
         self._strategy.validate(self._space)
         self.pruner = make_pruner(opts.pruner)
+        # what to rebuild the pruner from when a trial is excluded or included: its name,
+        # or a fresh copy of a Pruner object (None when it cannot be copied)
+        self._pruner_template: Any = opts.pruner
+        if isinstance(opts.pruner, Pruner):
+            try:
+                self._pruner_template = copy.deepcopy(opts.pruner)
+            except Exception:  # noqa: BLE001 - e.g. it holds a lock: then it is not rebuilt
+                self._pruner_template = None
         if executor is not None and not (is_dask_client(executor) or hasattr(executor, "submit")):
             raise TypeError("executor must be None, a concurrent.futures.Executor or a "
                             f"dask.distributed.Client, got {type(executor).__name__}")
@@ -179,6 +188,7 @@ class Scan:
         self._stored_meta: dict[str, Any] = {}
         self._pruner_fed: set[int] = set()
         self._seen_session: str | None = None   # the store's last session, as we know it
+        self._log_pending: list[dict[str, Any]] = []   # settings history not yet stored
         self.exception: BaseException | None = None
         #: ``(trial id, reason)`` of stored rows that could not be read (skipped)
         self.skipped_trials: list[tuple[int, str]] = []
@@ -268,7 +278,7 @@ class Scan:
     def _feed_pruner(self) -> None:
         if self.pruner is None or self._book.deferred:   # a viewed scan prunes nothing
             return
-        for t in self._book.history:
+        for t in self._book.learnt():
             if t.id not in self._pruner_fed:
                 self._pruner_fed.add(t.id)
                 with contextlib.suppress(Exception):
@@ -305,10 +315,17 @@ class Scan:
 
     @strategy.setter
     def strategy(self, value: str | Strategy) -> None:
+        self.set_strategy(value)
+
+    def set_strategy(self, value: str | Strategy, *, by: str = "user") -> None:
+        """Swap the strategy (as ``scan.strategy = ...``), recorded in the settings
+        history as changed ``by`` "user" or "suggestion"."""
         new = make_strategy(value)
         new.validate(self._space)
         new.bind(seed=self.seed, minimize=self.minimize)
+        old = getattr(self._strategy, "name", None)
         self._strategy = new
+        self._record("strategy", {"from": old, "to": getattr(new, "name", repr(new))}, by)
         self._changed("status")
 
     @property
@@ -318,7 +335,10 @@ class Scan:
 
     @max_trials.setter
     def max_trials(self, value: int | None) -> None:
+        old = self._options.max_trials
         self._options = self._options.replace(max_trials=check_option("max_trials", value))
+        if old != self._options.max_trials:
+            self._record("max_trials", {"from": old, "to": self._options.max_trials}, "user")
         self._changed("status")
 
     def _changed(self, kind: str) -> None:
@@ -380,6 +400,10 @@ class Scan:
 
     @space.setter
     def space(self, new: Space | Mapping[str, Any]) -> None:
+        self._set_space(new, by="user")
+
+    def _set_space(self, new: Space | Mapping[str, Any], by: str,
+                   what: dict[str, Any] | None = None) -> None:
         new = Space.coerce(new)
         old = set(self._space)
         if set(new) != old:
@@ -389,16 +413,200 @@ class Scan:
                 f"(missing: {missing}, extra: {extra}); narrow ranges with "
                 "scan.space.narrow(...), or start a new scan for a different model")
         self._strategy.validate(new)
+        old = self._space
         self._space = new
+        if new != old:
+            changed = what or {n: new[n].to_dict() for n in new if new[n] != old[n]}
+            self._record("space", changed, by)
         self._changed("space")
 
-    def narrow(self, **ranges: Any) -> Space:
+    def narrow(self, *, by: str = "user", **ranges: Any) -> Space:
         """Narrow the space for trials not yet started: ``scan.narrow(lr=(1e-3, 1e-2))``.
 
         A tuple narrows a range, a list restricts a choice, a scalar fixes a value.
+        ``by="suggestion"`` records in :attr:`settings_log` that the change was a
+        proposal the user accepted (``"user"`` otherwise).
         """
-        self.space = self._space.narrow(**ranges)
+        if by not in ("user", "suggestion"):
+            raise ValueError(f"by must be 'user' or 'suggestion', got {by!r}")
+        shown = {k: list(v) if isinstance(v, tuple | list) else v for k, v in ranges.items()}
+        self._set_space(self._space.narrow(**ranges), by=by,
+                        what={k: _plain_json(v) for k, v in shown.items()})
         return self._space
+
+    # -- the human's side: ideas to try, trials to leave out, the settings history ---------
+    def _write(self, fn: Callable[[Store, Driver | None], Any]) -> None:
+        """Apply a change to the store and the trials in memory as their one writer does:
+        a running scan's driver applies it (a message), an idle scan takes the run lock
+        for the write (``ScanLocked`` if another process runs this scan)."""
+        with self._lock:
+            if self._control.phase == "running":
+                d = self._driver
+                assert d is not None
+                self._control.inbox.put(("apply", lambda drv: fn(drv.store, drv)))
+                return
+        if self._control.phase == "ending":
+            self.wait()
+        with self._lock:
+            store = self._store
+            store.acquire()
+            try:
+                if store.get_meta("space") is None:   # never started: make it loadable
+                    store.update_meta({**self._meta(), "status": self.status})
+                fn(store, None)
+            finally:
+                store.release()
+
+    def _record(self, what: str, change: Any, by: str) -> None:
+        """Add an entry to the settings history (stored by the driver while it runs, at
+        the next start or the next enqueue/exclude otherwise)."""
+        entry = {"at": time.time(), "what": what, "change": _plain_json(change), "by": by}
+        with self._lock:
+            self._log_pending.append(entry)
+            if self._control.phase == "running":
+                self._control.inbox.put(("apply", lambda drv: self._flush_log(drv.store)))
+
+    def _flush_log(self, store: Store) -> None:
+        with self._lock:
+            entries, self._log_pending = self._log_pending, []
+        try:
+            store.log_settings(entries)
+        except BaseException:
+            with self._lock:
+                self._log_pending[:0] = entries
+            raise
+
+    @property
+    def settings_log(self) -> Any:
+        """What changed in this scan's settings, when and by whom, oldest first: a
+        DataFrame with ``at``, ``what`` ("space", "enqueue", "exclude", "include",
+        "max_trials", "strategy"), ``change`` and ``by`` ("user" or "suggestion").
+        Read from the store (``hw.load`` shows it) plus changes not stored yet."""
+        import pandas as pd
+
+        rows: list[dict[str, Any]] = []
+        if (self.path / "trials.sqlite").exists():
+            with contextlib.suppress(FileNotFoundError), Store.reader(self.path) as s:
+                rows = s.settings_log()
+        with self._lock:
+            rows = rows + list(self._log_pending)
+        df = pd.DataFrame(rows, columns=["at", "what", "change", "by"])
+        df["at"] = pd.to_datetime(df["at"].astype("float64"), unit="s")
+        return df
+
+    def _complete_point(self, params: Mapping[str, Any], where: str) -> dict[str, Any]:
+        """A partial point filled from the best trial (when it lies in the space), else
+        the middle of each range; checked against the space and the store's encoding."""
+        if not isinstance(params, Mapping):
+            raise TypeError(f"{where} must be a dict of parameter values, got "
+                            f"{type(params).__name__}")
+        space = self._space
+        unknown = [k for k in params if k not in space]
+        if unknown:
+            raise ValueError(f"{where}: unknown parameter(s) {unknown}; the space has "
+                             f"{list(space)}")
+        best = self.best
+        if best is not None and space.contains(best.params):
+            fill = dict(best.params)
+        else:
+            fill = space.decode([0.5] * space.ndim)
+        point = {n: params[n] if n in params else fill[n] for n in space}
+        for n, p in space.items():
+            v = values.check(point[n], f"{where}[{n!r}]")
+            if not p.contains(v):
+                raise ValueError(f"{where}: {n}={v!r} is outside the scan's space ({p!r}); "
+                                 f"give a value inside it, or widen the space first")
+            point[n] = v
+        return point
+
+    def enqueue(self, params: Mapping[str, Any] | list[Mapping[str, Any]], *,
+                by: str = "user") -> list[int]:
+        """Run these points next, before the strategy's own proposals: ``scan.enqueue(
+        {"lr": 3e-3})``. A partial dict is filled from the best trial (or the middle of
+        the space). Every strategy learns from them like any trial; ``results`` shows
+        them with ``source == "user"``. They are stored at once as ``queued`` (they do not
+        count toward ``max_trials`` until they run) and survive a restart. Returns their
+        trial ids."""
+        points = [params] if isinstance(params, Mapping) else list(params)
+        full = [self._complete_point(p, f"enqueue(params[{i}])" if len(points) > 1
+                                     else "enqueue(params)") for i, p in enumerate(points)]
+        if not full:
+            return []
+        ids: list[int] = []
+        with self._lock:
+            running = self._control.phase == "running"
+            if running:   # the driver owns the id counter; reserve under the lock
+                assert self._driver is not None
+                ids = [self._driver.reserve_id() for _ in full]
+        def put(store: Store, drv: Driver | None) -> None:
+            reserved = list(ids) if running else [store.next_id() + i for i in range(len(full))]
+            for tid, p in zip(reserved, full, strict=True):
+                t = Trial(id=tid, params=p, status="queued", source="user", started=None)
+                store.insert(t)
+                self._book.put(t)
+                if not running:
+                    ids.append(tid)
+                self._emit_kind("trial_queued", trial=t)
+            if drv is None:
+                self._flush_log(store)
+
+        self._record("enqueue", {"points": full}, by)
+        self._write(put)
+        if running:
+            self._control.wake()
+        return list(ids)
+
+    def exclude(self, trial_id: int, reason: str = "excluded by the user") -> None:
+        """Leave a trial out of what the strategy and the pruner learn from (and out of
+        ``best``), e.g. a run that hit a data bug. It stays in the store and in
+        ``results`` (column ``excluded``). Reversible with :meth:`include`."""
+        self._mark(trial_id, str(reason) or "excluded by the user", "exclude")
+
+    def include(self, trial_id: int) -> None:
+        """Undo :meth:`exclude`: learn from this trial again."""
+        self._mark(trial_id, None, "include")
+
+    def _mark(self, trial_id: int, reason: str | None, what: str) -> None:
+        tid = int(trial_id)
+        if self.trial(tid) is None:
+            raise KeyError(f"{what}: scan {self.name!r} has no trial {tid}")
+
+        def put(store: Store, drv: Driver | None) -> None:
+            t = self._book.trials.get(tid)
+            if t is None or t.excluded == reason:
+                return
+            t = t.replace(excluded=reason)
+            store.update(t)
+            self._book.put(t)
+            self._rebuild_pruner()
+            self._emit_kind("trial_excluded", trial=t)
+            if drv is None:
+                self._flush_log(store)
+
+        self._record(what, {"trial": tid, "reason": reason}, "user")
+        self._write(put)
+
+    def _rebuild_pruner(self) -> None:
+        """A pruner learns from every trial it is told of: after an exclusion it is
+        rebuilt from the trials still learnt from."""
+        if self._pruner_template is None or self.pruner is None:
+            return
+        template = self._pruner_template
+        fresh = make_pruner(template) if isinstance(template, str) else copy.deepcopy(template)
+        fresh.bind(minimize=self.minimize)
+        self.pruner, self._pruner_fed = fresh, set()
+        self._feed_pruner()
+
+    def analyze(self, **options: Any) -> Any:
+        """Per-parameter tables on all ended trials but the excluded ones (see
+        :func:`hpo_widgets.analysis.analyze`): correlation with the score, the score per
+        value or bin, and importance (the strategy's own estimate when it has one)."""
+        from . import analysis
+
+        trials = self.trials
+        excluded = [t.id for t in trials if t.excluded is not None]
+        return analysis.analyze(trials, self._space, self.minimize, strategy=self._strategy,
+                                excluded=excluded, **options)
 
     @property
     def trials(self) -> list[Trial]:
@@ -472,12 +680,14 @@ class Scan:
                            [t.value for t in trials], [t.started for t in trials],
                            [t.finished for t in trials], [t.error for t in trials],
                            [t.params for t in trials], [t.metrics for t in trials],
-                           metric_names)
+                           metric_names, [t.source for t in trials],
+                           [t.excluded for t in trials])
 
     def _frame(self, ids: list[int], statuses: list[str], values_: list[Any],
                started: list[Any], finished: list[Any], errors: list[Any],
                params: list[dict[str, Any]], metrics: list[dict[str, Any]] | None,
-               metric_names: list[str]) -> Any:
+               metric_names: list[str], sources: list[Any] | None = None,
+               excluded: list[Any] | None = None) -> Any:
         """The ``results`` frame from columns (shared by live and stored scans).
 
         ``metrics=None``: the scan's metric is the only one and ``values_`` holds it."""
@@ -504,15 +714,17 @@ class Scan:
                 if st == "pruned" and col[i] is None:
                     col[i] = values_[i]
         cols["status"] = statuses
+        cols["source"] = sources if sources is not None else [None] * len(ids)
         cols["started"] = pd.to_datetime(pd.Series(started, dtype="float64"),
                                          unit="s").to_numpy()
         cols["duration"] = np.array([np.nan if s is None or f is None else f - s
                                      for s, f in zip(started, finished, strict=True)],
                                     dtype="float64")
         cols["error"] = errors
+        cols["excluded"] = excluded if excluded is not None else [None] * len(ids)
         df = pd.DataFrame(cols, index=pd.Index(ids, name="trial"),
-                          columns=[*param_names, *metric_names, "status", "started",
-                                   "duration", "error"])
+                          columns=[*param_names, *metric_names, "status", "source", "started",
+                                   "duration", "error", "excluded"])
         df[metric] = pd.to_numeric(df[metric], errors="coerce")
         df["duration"] = pd.to_numeric(df["duration"], errors="coerce")
         return df
@@ -529,6 +741,7 @@ class Scan:
             only_metric = set(stored_metrics) <= {metric} and s.get_meta("metric") == metric
             ids, statuses, values_, started, finished, errors, params, metrics = \
                 s.frame_columns(skip, metrics=not only_metric)
+            sources, excluded = s.trial_marks(skip)
             locked = s.is_locked()
         if not locked:
             statuses = ["interrupted" if st == "running" else st for st in statuses]
@@ -549,7 +762,7 @@ class Scan:
                     statuses[i] = "failed"
                     errors[i] = f"stored trial has no metric {metric!r}"
         return self._frame(ids, statuses, values_, started, finished, errors, params,
-                           metrics, metric_names)
+                           metrics, metric_names, sources, excluded)
 
     # -- listeners -----------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[ScanEvent], Any]) -> Callable[[ScanEvent], Any]:
@@ -626,6 +839,7 @@ class Scan:
                         or self._book.deferred:
                     self._take_stored(store.trials(), list(store.skipped), interrupted=True)
                     self._feed_pruner()
+                self._flush_log(store)   # settings changed while idle
                 session = uuid.uuid4().hex
                 store.set_meta("session", session)
                 self._seen_session = session
@@ -838,6 +1052,20 @@ def _stored_label(v: Any) -> Any:
         with contextlib.suppress(Exception):
             return values.label(values.decode(json.loads(v)))
     return v
+
+
+def _plain_json(v: Any) -> Any:
+    """A settings-history value as JSON (classes and functions by their label)."""
+    if isinstance(v, Mapping):
+        return {str(k): _plain_json(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain_json(x) for x in v]
+    item = getattr(v, "item", None)   # numpy scalars
+    if callable(item) and getattr(v, "shape", None) == ():
+        v = item()
+    if isinstance(v, str | int | float | bool) or v is None:
+        return v
+    return values.label(v)
 
 
 def _param(d: dict[str, Any]) -> Any:

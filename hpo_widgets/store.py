@@ -43,11 +43,15 @@ __all__ = ["SCHEMA_VERSION", "ScanLocked", "Store", "StoreCorrupt", "list_stored
 
 DB_NAME = "trials.sqlite"
 #: The schema this code writes (``PRAGMA user_version``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _COLUMNS = ("id, status, params, metrics, value, started, finished, error, traceback, "
-            "curve, worker")
+            "curve, worker, source, excluded")
+# what a version-1 file (no source, excluded) is read with: the same row shape
+_COLUMNS_V1 = ("id, status, params, metrics, value, started, finished, error, traceback, "
+               "curve, worker, NULL, NULL")
+_INSERT = f"INSERT INTO trials({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # a row whose JSON decodes into what a Trial holds (checked by SQLite, in C)
 _VALID = ("(json_valid(params) AND json_type(params) = 'object' AND (metrics IS NULL OR "
           "metrics = '' OR (json_valid(metrics) AND json_type(metrics) = 'object')) AND "
@@ -71,7 +75,16 @@ CREATE TABLE IF NOT EXISTS trials (
     error TEXT,
     traceback TEXT,
     curve TEXT,
-    worker TEXT
+    worker TEXT,
+    source TEXT,
+    excluded TEXT
+);
+CREATE TABLE IF NOT EXISTS settings_log (
+    id INTEGER PRIMARY KEY,
+    at REAL NOT NULL,
+    what TEXT NOT NULL,
+    change TEXT,
+    by TEXT NOT NULL
 );
 """
 
@@ -81,9 +94,22 @@ def _migrate_0_to_1(db: sqlite3.Connection) -> None:
     (their meta says ``schema: 1``); only the version number is new."""
 
 
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    """Version 2 (issue 14): who proposed each trial (``source``: a strategy's name or
+    ``"user"``), why it is left out of learning (``excluded``), enqueued trials stored
+    as status ``queued``, and the settings history (``settings_log``)."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(trials)")}
+    for col in ("source", "excluded"):
+        if col not in cols:
+            db.execute(f"ALTER TABLE trials ADD COLUMN {col} TEXT")
+    db.execute("CREATE TABLE IF NOT EXISTS settings_log (id INTEGER PRIMARY KEY, "
+               "at REAL NOT NULL, what TEXT NOT NULL, change TEXT, by TEXT NOT NULL)")
+
+
 #: ``MIGRATIONS[v]`` brings a database from version ``v`` to ``v + 1`` (in a writer's
 #: transaction); add one here with every schema change and raise ``SCHEMA_VERSION``.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1,
+                                                              1: _migrate_1_to_2}
 
 
 class ScanLocked(RuntimeError):  # noqa: N818 - reads as a state, like TrialPruned
@@ -162,7 +188,8 @@ def _value(v: float | None) -> float | None:
 def _row(t: Trial) -> tuple[Any, ...]:
     return (t.id, t.status, _params_json(t.params), _dumps(t.metrics), _value(t.value),
             t.started, t.finished, t.error, t.traceback,
-            _dumps([list(p) for p in t.curve]) if t.curve else None, t.worker)
+            _dumps([list(p) for p in t.curve]) if t.curve else None, t.worker, t.source,
+            t.excluded)
 
 
 _loads = json.loads
@@ -183,7 +210,8 @@ def _trial_from_row(r: tuple[Any, ...]) -> Trial:
         raise ValueError(f"metrics is a {type(metrics).__name__}, not an object")
     curve = tuple((float(s), float(v)) for s, v in _loads(r[9])) if r[9] else ()
     return Trial(r[0], _decode_params(r[2]), sys.intern(r[1]), metrics, r[4], r[5], r[6], r[7],
-                 r[8], curve, None if r[10] is None else sys.intern(r[10]))
+                 r[8], curve, None if r[10] is None else sys.intern(r[10]),
+                 None if r[11] is None else sys.intern(r[11]), r[12])
 
 
 
@@ -215,6 +243,8 @@ class Store:
         self._lock = threading.RLock()
         self._lockfile: Any = None
         self._tmpdir: str | None = None
+        self.version = SCHEMA_VERSION
+        self._select = _COLUMNS   # a version-1 file read as it is: _COLUMNS_V1
         db = self.file
         if self.readonly:
             if not db.exists():
@@ -289,6 +319,8 @@ class Store:
             return int(version), tables
 
         version, tables = self._guard(read)
+        self.version = version
+        self._select = _COLUMNS if version >= 2 or write else _COLUMNS_V1
         if not {"meta", "trials"} <= tables:
             raise StoreCorrupt(self.file, f"it has no scan tables (found {sorted(tables)})")
         if version > SCHEMA_VERSION:
@@ -398,8 +430,7 @@ class Store:
         self._writable()
         with self._lock:
             self._note_metric_names(trial.metrics)
-            self._db.execute(f"INSERT INTO trials({_COLUMNS}) VALUES "
-                             "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(trial))
+            self._db.execute(_INSERT, _row(trial))
 
     def update(self, trial: Trial) -> None:
         """Write a trial's new state over its own row; committed when this returns."""
@@ -410,13 +441,12 @@ class Store:
             # params never change once a trial exists: not encoded and written again
             cur = self._db.execute(
                 "UPDATE trials SET status=?, metrics=?, value=?, started=?, finished=?, "
-                "error=?, traceback=?, curve=?, worker=? WHERE id=?",
+                "error=?, traceback=?, curve=?, worker=?, source=?, excluded=? WHERE id=?",
                 (t.status, _dumps(t.metrics), _value(t.value), t.started, t.finished,
                  t.error, t.traceback, _dumps([list(p) for p in t.curve]) if t.curve
-                 else None, t.worker, t.id))
+                 else None, t.worker, t.source, t.excluded, t.id))
             if cur.rowcount == 0:
-                self._db.execute(f"INSERT INTO trials({_COLUMNS}) VALUES "
-                                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", _row(t))
+                self._db.execute(_INSERT, _row(t))
 
     def _note_metric_names(self, metrics: dict[str, Any]) -> None:
         """Keep meta ``metric_names`` (every metric name stored, first seen first) up to
@@ -456,9 +486,7 @@ class Store:
             for t in trials:
                 self._note_metric_names(t.metrics)
         with self._lock, self._transaction():
-            self._db.executemany(f"INSERT INTO trials({_COLUMNS}) VALUES "
-                                 "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                                 [_row(t) for t in trials])
+            self._db.executemany(_INSERT, [_row(t) for t in trials])
 
     def next_id(self) -> int:
         """The first id never used, undecodable rows included (ids are never reused)."""
@@ -480,7 +508,7 @@ class Store:
             pass   # a row that SQLite's JSON and Python's disagree on: one by one
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
-                f"SELECT {_COLUMNS} FROM trials ORDER BY id").fetchall())
+                f"SELECT {self._select} FROM trials ORDER BY id").fetchall())
         out: list[Trial] = []
         skipped: list[tuple[int, str]] = []
         for r in rows:
@@ -550,7 +578,8 @@ class Store:
                 # SQLite's bare-column MIN/MAX: the row of the extreme value, one pass
                 best = self._guard(lambda: self._db.execute(
                     f"SELECT id, {'MIN' if minimize else 'MAX'}(value) FROM trials WHERE "
-                    f"status = 'finished' AND value IS NOT NULL{not_bad}").fetchone())
+                    f"status = 'finished' AND value IS NOT NULL{not_bad}{self._kept}")
+                    .fetchone())
                 return counts, None if best is None or best[0] is None else int(best[0])
             path = _json_path(metric)
             # a finished row without this metric reads as failed (see driver.rescore)
@@ -563,7 +592,7 @@ class Store:
                 counts["failed"] = counts.get("failed", 0) + unscored
             best = self._guard(lambda: self._db.execute(
                 f"SELECT id FROM trials WHERE status = 'finished' AND {_VALID} AND "
-                "json_type(metrics, ?) IN ('integer', 'real') ORDER BY "
+                f"json_type(metrics, ?) IN ('integer', 'real'){self._kept} ORDER BY "
                 f"json_extract(metrics, ?) {'ASC' if minimize else 'DESC'}, finished, id "
                 "LIMIT 1", (path, path)).fetchone())
         return counts, None if best is None else int(best[0])
@@ -572,7 +601,7 @@ class Store:
         """One stored trial (``None`` if there is none, or it cannot be decoded)."""
         with self._lock:
             r = self._guard(lambda: self._db.execute(
-                f"SELECT {_COLUMNS} FROM trials WHERE id = ?", (int(trial_id),)).fetchone())
+                f"SELECT {self._select} FROM trials WHERE id = ?", (int(trial_id),)).fetchone())
         if r is None:
             return None
         try:
@@ -636,6 +665,53 @@ class Store:
         args = [_json_path(n) for n in [*params, *metrics]]
         with self._lock:
             return self._guard(lambda: self._db.execute(sql, args).fetchall())
+
+    @property
+    def _kept(self) -> str:
+        """SQL that leaves out excluded trials (none can be excluded in a version-1 file)."""
+        return " AND excluded IS NULL" if self._select == _COLUMNS else ""
+
+    def trial_marks(self, skip: list[int] = ()) -> tuple[list[Any], list[Any]]:
+        """``(sources, excluded reasons)`` of every row but ``skip``, by id (the columns
+        ``frame_columns`` leaves out; ``None`` for a version-1 file's rows)."""
+        not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i in skip)})" if skip else ""
+        if self._select != _COLUMNS:
+            with self._lock:
+                n = self._db.execute(f"SELECT COUNT(*) FROM trials WHERE 1{not_bad}").fetchone()
+            return [None] * n[0], [None] * n[0]
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                f"SELECT source, excluded FROM trials WHERE 1{not_bad} ORDER BY id").fetchall())
+        return [r[0] for r in rows], [r[1] for r in rows]
+
+    # -- the settings history -------------------------------------------------------------
+    def log_settings(self, entries: list[dict[str, Any]]) -> None:
+        """Append entries ``{at, what, change, by}`` to the settings history (a writer,
+        under the run lock, like every write)."""
+        self._writable()
+        if not entries:
+            return
+        with self._lock, self._transaction():
+            self._db.executemany(
+                "INSERT INTO settings_log(at, what, change, by) VALUES (?, ?, ?, ?)",
+                [(float(e["at"]), str(e["what"]), _dumps(e.get("change")), str(e["by"]))
+                 for e in entries])
+
+    def settings_log(self) -> list[dict[str, Any]]:
+        """The settings history, oldest first (empty for a version-1 file)."""
+        if self._select != _COLUMNS:
+            return []
+        with self._lock:
+            rows = self._guard(lambda: self._db.execute(
+                "SELECT at, what, change, by FROM settings_log ORDER BY id").fetchall())
+        out = []
+        for at, what, change, by in rows:
+            try:
+                change = json.loads(change) if change is not None else None
+            except (TypeError, ValueError):
+                pass
+            out.append({"at": at, "what": what, "change": change, "by": by})
+        return out
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["DONE_STATUSES", "STATUSES", "Trial", "TrialHandle"]
 
 #: Every status a trial can have.
-STATUSES = ("running", "finished", "failed", "pruned", "interrupted")
+STATUSES = ("running", "finished", "failed", "pruned", "interrupted", "queued")
 #: Statuses that count toward ``max_trials`` (interrupted trials do not).
 DONE_STATUSES = frozenset({"finished", "failed", "pruned"})
 
@@ -29,7 +29,10 @@ class Trial:
 
     ``value`` is the scan's metric (``metrics[metric]``) for finished trials, else the
     last reported value of a pruned one, else ``None``. ``curve`` holds the
-    ``(step, value)`` pairs the objective reported.
+    ``(step, value)`` pairs the objective reported. ``source`` says who proposed it (the
+    strategy's name, or ``"user"`` for ``scan.enqueue``); ``excluded`` is the reason it
+    is left out of what the strategy and pruner learn from (``None``: learnt from).
+    A ``queued`` trial was enqueued and has not started yet.
 
     >>> t = Trial(id=0, params={"lr": 0.1}, status="finished", metrics={"loss": 0.3},
     ...           value=0.3, started=0.0, finished=1.5)
@@ -48,6 +51,8 @@ class Trial:
     traceback: str | None = None
     curve: tuple[tuple[float, float], ...] = ()
     worker: str | None = None
+    source: str | None = None
+    excluded: str | None = None
 
     @property
     def duration(self) -> float | None:

@@ -38,8 +38,8 @@ def test_start_returns_at_once_and_results_grow(store):
     assert scan.wait(10)
     df = scan.results
     assert scan.status == "finished" and "max_trials" in scan.message
-    assert list(df.columns) == ["x", "act", "epochs", "value", "status", "started",
-                                "duration", "error"]
+    assert list(df.columns) == ["x", "act", "epochs", "value", "status", "source", "started",
+                                "duration", "error", "excluded"]
     assert (df.status == "finished").all() and len(df) == 6
     assert df["value"].tolist() == pytest.approx(df["x"].tolist())
 

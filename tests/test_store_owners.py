@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import hpo_widgets as hw
+from hpo_widgets.store import SCHEMA_VERSION
 
 SPACE = {"x": (0.0, 1.0), "k": [1, 2, 3]}
 
@@ -257,7 +258,7 @@ def test_the_schema_version_is_written_checked_and_a_newer_one_refused(store):
     scan.close()
     db = store / "v" / "trials.sqlite"
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     con.execute("PRAGMA user_version = 0")     # as stores before versioning were
     con.commit()
     con.close()
@@ -266,7 +267,7 @@ def test_the_schema_version_is_written_checked_and_a_newer_one_refused(store):
     again.start().wait(10)
     again.close()
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 1   # migrated by the writer
+    assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION   # migrated
     con.execute("PRAGMA user_version = 99")
     con.commit()
     con.close()

@@ -43,6 +43,8 @@ from ..scan import Scan, ScanEvent
 from ..space import Choice, Fixed, Float, Int, Param, Space
 from ..strategies import STRATEGY_NAMES
 from . import chart_data as cd
+from . import partner_data as pdata
+from .partner import PartnerPanel
 
 __all__ = ["Dashboard", "SpaceEditor"]
 
@@ -55,6 +57,9 @@ _BEST = "#e4572e"
 _RUNNING = "#f58518"
 _POINT = "#4c78a8"
 _SELECTED = "#d97706"
+_USER = "#9333ea"      # trials the user enqueued
+_BELIEF = "#3182bd"    # the surrogate's mean and band
+_NEXT = "#16a34a"      # the point the strategy would try next
 _CHART_PARTS = frozenset({"history", "param", "curves", "table", "parcoords"})
 
 
@@ -146,6 +151,12 @@ _STYLE = f"""<style>
   .hpo-dashboard .hpo-table th, .hpo-dashboard .hpo-table td {{ padding: 1px 2px !important; }}
   .hpo-dashboard .hpo-param-picker, .hpo-dashboard .hpo-narrow-top,
   .hpo-dashboard .hpo-trial-pick {{ width: auto !important; max-width: 100% !important; }}
+  .hpo-dashboard .hpo-partner, .hpo-dashboard .hpo-partner .widget-box {{
+      min-width: 0 !important; width: 100% !important; flex: 0 0 auto !important; }}
+  .hpo-dashboard .hpo-partner .widget-text, .hpo-dashboard .hpo-partner .widget-dropdown {{
+      width: 100% !important; max-width: 100% !important; }}
+  .hpo-dashboard .hpo-partner .widget-text input,
+  .hpo-dashboard .hpo-partner .widget-dropdown select {{ min-width: 0 !important; }}
 }}
 </style>"""
 
@@ -483,6 +494,7 @@ class Dashboard(W.VBox):
         self._top: list[Any] = []          # best finished trials, best first (<= _keep_top)
         self._keep_top = max(50, top_k)
         self._running: dict[int, Any] = {}
+        self._user_ids: set[int] = set()    # finished trials the user enqueued
         self._dirty: set[str] = {"all"}
         self._pending: list[Any] = []
         self._note = ""                     # what the last button press answered
@@ -498,10 +510,12 @@ class Dashboard(W.VBox):
         self.space_editor = SpaceEditor(scan, self.base_space, on_dirty=self._now)
         self._build_charts()
         self._build_table()
+        self.partner = PartnerPanel(scan, on_dirty=self._now)
         row = W.Layout(width="100%", flex_flow="row wrap")
         charts = W.VBox([W.HBox([self.history_box, self.param_box], layout=row),
                          *([self.parcoords] if self.parcoords is not None else []),
-                         W.HBox([self.curves_box, self.table_box], layout=row)],
+                         W.HBox([self.curves_box, self.table_box], layout=row),
+                         W.HBox([self.partner], layout=row)],
                         layout=W.Layout(flex="1 1 600px", min_width="0"))
         charts.add_class("hpo-charts")
         # side by side on wide screens; the charts wrap below the sliders on narrow ones
@@ -524,6 +538,7 @@ class Dashboard(W.VBox):
         self._thread = threading.Thread(target=self._refresher, daemon=True,
                                         name=f"hpo-dashboard-{scan.name}")
         self._thread.start()
+        self._now("partner")   # its first computation on the refresher, not in this cell
 
     # -- parts --------------------------------------------------------------------------
     def _build_header(self) -> None:
@@ -601,13 +616,17 @@ class Dashboard(W.VBox):
                                       colors=[_POINT], default_size=14, opacities=[0.6])
         self.hist_best = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": hx, "y": hy},
                                   colors=[_BEST], stroke_width=2, interpolation="step-after")
+        self.hist_user = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": hx, "y": hy},
+                                    colors=[_USER], default_size=40, marker="square",
+                                    fill=False, stroke_width=2)
         self.hist_xaxis = bq.Axis(scale=hx, label="trial", tick_format="d",
                                   tick_values=np.array([0.0]))
         self.hist_yaxis = bq.Axis(scale=hy, orientation="vertical", label=s.metric,
                                   tick_format=".1f", label_offset="46px",
                                   tick_values=cd.nice_ticks(0.0, 1.0))
         self.history_fig = self._figure("hpo-chart-history",
-                                        marks=[self.hist_points, self.hist_best],
+                                        marks=[self.hist_points, self.hist_best,
+                                               self.hist_user],
                                         axes=[self.hist_xaxis, self.hist_yaxis],
                                         title=f"{s.metric} per trial")
         self.hist_caption = _caption("hpo-history-caption")
@@ -695,6 +714,19 @@ class Dashboard(W.VBox):
                             selected_style={"opacity": 1.0, "fill": _SELECTED,
                                             "stroke": "#7c2d12"},
                             unselected_style={"opacity": 0.2})
+        # the machine's belief along this parameter, and the trials the user enqueued
+        self.band_fill = bq.Lines(x=np.zeros(0), y=np.zeros((2, 0)), scales={"x": xs, "y": ys},
+                                  fill="between", colors=[_BELIEF, _BELIEF],
+                                  fill_colors=[_BELIEF], fill_opacities=[0.18],
+                                  opacities=[0.0, 0.0], stroke_width=0)
+        self.band_mean = bq.Lines(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys},
+                                  colors=[_BELIEF], stroke_width=2)
+        self.band_next = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys},
+                                    colors=[_NEXT], default_size=120, marker="diamond")
+        self.param_user = bq.Scatter(x=np.zeros(0), y=np.zeros(0), scales={"x": xs, "y": ys},
+                                     colors=[_USER], default_size=40, marker="square",
+                                     fill=False, stroke_width=2)
+        self.partner_force()
         brush = bq.interacts.BrushIntervalSelector(scale=xs, marks=[points], color=_SELECTED)
         # bound to this parameter: a brush on the chart of the previous pick narrows that one
         brush.observe(lambda change, name=name, brush=brush:
@@ -703,7 +735,8 @@ class Dashboard(W.VBox):
                         tick_format=".1f", label_offset="46px",
                                   tick_values=cd.nice_ticks(0.0, 1.0))
         with self.param_fig.hold_sync():
-            self.param_fig.marks = [points]
+            self.param_fig.marks = [self.band_fill, self.band_mean, points, self.param_user,
+                                    self.band_next]
             self.param_fig.axes = [xaxis, yaxis]
             self.param_fig.interaction = brush
             self.param_fig.title = f"{self.scan.metric} vs {name}"
@@ -796,7 +829,15 @@ class Dashboard(W.VBox):
                 self.space_editor.restore_param(name)
 
     # -- events (scan threads: record, mark dirty, wake the writer) ----------------------------
+    def partner_force(self) -> None:
+        """Recompute the partner views at the next redraw (the trials learnt from changed)."""
+        partner = getattr(self, "partner", None)
+        if partner is not None:
+            partner._force = True
+
     def _take(self, t: Any) -> None:
+        if t.source == "user" and t.status == "finished":
+            self._user_ids.add(t.id)
         if t.status == "running":
             self._running[t.id] = t
             return
@@ -833,6 +874,9 @@ class Dashboard(W.VBox):
                 self._dirty.update(("header", "curves"))
             elif kind == "space":
                 self._dirty.add("space")
+            elif kind == "trial_excluded":
+                self.partner_force()
+                self._dirty.update(("header", "table", "partner"))
             else:   # status changes, max_trials, and evaluate() adding columns to trials
                 self._dirty.update(("header", "table"))
             self.stats["events"] += 1
@@ -922,12 +966,17 @@ class Dashboard(W.VBox):
             self._draw_history()
         if (every or "param" in dirty) and self.param_points is not None:
             self._draw_param()
+        if (every or "history" in dirty or "param" in dirty) and self._user_ids:
+            self._user_marks()
         if every or "curves" in dirty:
             self._draw_curves(live)
         if every or "table" in dirty:
             self._update_table()
         if every or "trial_view" in dirty:
             self._update_trial_view()
+        if every or "partner" in dirty or "try" in dirty or charts_due:
+            self._draw_partner(every or "partner" in dirty or charts_due,
+                               every or "partner" in dirty)
         if self.parcoords is not None and pending and not every and charts_due:
             ids = np.array([p[0] for p in pending], dtype=np.int64)
             vals = np.array([p[1] for p in pending], dtype=float).reshape(len(pending), -1)
@@ -989,6 +1038,49 @@ class Dashboard(W.VBox):
                    "<i>no finished trial yet</i>")
         if self.param_caption.value != caption:
             self.param_caption.value = caption
+
+    def _draw_partner(self, compute: bool, redraw: bool = False) -> None:
+        """Importance, the proposal, the belief band and the user's marks (writer only):
+        recomputed when ``compute`` and the schedule says so, redrawn then or when
+        ``redraw`` (a click changed what is shown)."""
+        with self._lock:
+            top = self._top[: self.top_k]
+        # the expensive part only on the refresher thread: displaying a dashboard of a big
+        # scan must not wait for a forest and a Gaussian process
+        on_refresher = getattr(self, "_thread", None) is threading.current_thread()
+        computed = compute and on_refresher and self.partner.compute(self._param_name)
+        if computed or redraw:
+            self.partner.draw(top, self.scan.metric)
+            self._draw_belief()
+        else:
+            self.partner.draw_try(top, self.scan.metric)
+
+    def _draw_belief(self) -> None:
+        band = self.partner.band
+        if band is None or band["param"] != self._param_name or self.param_points is None:
+            x, mean, fill = np.zeros(0), np.zeros(0), np.zeros((2, 0))
+            nx, ny = np.zeros(0), np.zeros(0)
+        else:
+            x, mean, fill = band["x"], band["mean"], band["band"]
+            nx, ny = band["next_x"], band["next_y"]
+        with self.band_fill.hold_sync():
+            self.band_fill.x, self.band_fill.y = x, fill
+        with self.band_mean.hold_sync():
+            self.band_mean.x, self.band_mean.y = x, mean
+        with self.band_next.hold_sync():
+            self.band_next.x, self.band_next.y = nx, ny
+
+    def _user_marks(self) -> None:
+        """Square outlines on the trials the user enqueued (history and param charts)."""
+        ids, scores = self.series.ids, self.series.scores
+        hx, hy = pdata.user_points(ids, ids.astype(float), scores, self._user_ids)
+        with self.hist_user.hold_sync():
+            self.hist_user.x, self.hist_user.y = hx, hy
+        if self._param_name is not None and self.param_points is not None:
+            px, py = pdata.user_points(ids, self.series.column(self._param_name), scores,
+                                       self._user_ids)
+            with self.param_user.hold_sync():
+                self.param_user.x, self.param_user.y = px, py
 
     def _show_param_brush(self) -> None:
         """The param chart's brush shows the picked parameter's range in the scan's space."""
@@ -1114,6 +1206,13 @@ class Dashboard(W.VBox):
         cols += [c for c in cd.EVALUATION_COLUMNS if any(c in r for r in rows)]
         if any(r.get("flags") for r in rows):
             cols.append("flags")
+        marks = {t.id: t for t in top}
+        for r in rows:   # who proposed it; whether it is learnt from
+            t = marks.get(r["trial"])
+            r["source"] = getattr(t, "source", None) or ""
+            r["excluded"] = getattr(t, "excluded", None)
+        if any(r["source"] == "user" or r["excluded"] for r in rows):
+            cols.append("source")
         head = "".join(f"<th style='padding:2px 6px;text-align:right'>"
                        f"{html.escape(c + ' (s)' if c == 'duration' else c)}</th>" for c in cols)
         body = []
@@ -1121,6 +1220,13 @@ class Dashboard(W.VBox):
         for r in rows:
             style = " style='font-weight:bold'" if best is not None and r["trial"] == best.id \
                 else ""
+            if r["excluded"]:
+                style = (" class='hpo-row-excluded' title='excluded: "
+                         f"{html.escape(str(r['excluded']), quote=True)}' "
+                         "style='opacity:.5;text-decoration:line-through'")
+            elif r["source"] == "user":
+                style = style[:-1] + ";color:#9333ea'" if style else " style='color:#9333ea'"
+                style += " class='hpo-row-user'"
             cells = "".join(
                 f"<td style='padding:2px 6px;text-align:right'>"
                 f"{html.escape(_fmt(r.get(c)) if c != 'duration' else cd.format_seconds(r.get(c)) if (r.get(c) or 0) >= 1 else _fmt(r.get(c)))}</td>"  # noqa: E501
