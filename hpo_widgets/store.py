@@ -522,10 +522,11 @@ class Store:
     def _trials_bulk(self) -> list[Trial]:
         bad = self.invalid_rows()
         not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i, _ in bad)})" if bad else ""
+        marks = ", source, excluded" if self._select == _COLUMNS else ", NULL, NULL"
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
                 "SELECT id, status, value, started, finished, error, traceback, curve, "
-                f"worker FROM trials WHERE 1{not_bad} ORDER BY id").fetchall())
+                f"worker{marks} FROM trials WHERE 1{not_bad} ORDER BY id").fetchall())
             ptext = self._guard(lambda: self._db.execute(
                 "SELECT group_concat(params, ',') FROM (SELECT params FROM trials "
                 f"WHERE 1{not_bad} ORDER BY id)").fetchone()[0]) or ""
@@ -544,7 +545,8 @@ class Store:
         for r, p, m in zip(rows, params, metrics, strict=True):
             curve = tuple((float(a), float(b)) for a, b in _loads(r[7])) if r[7] else ()
             out.append(Trial(r[0], p, intern(r[1]), m, r[2], r[3], r[4], r[5], r[6], curve,
-                             None if r[8] is None else intern(r[8])))
+                             None if r[8] is None else intern(r[8]),
+                             None if r[9] is None else intern(r[9]), r[10]))
         self.skipped = bad
         return out
 

@@ -140,7 +140,7 @@ def test_analyze_a_talos_style_space_per_value_and_huge_ranges_without_listing(s
                                 "seed": (0, 10**12), "epochs": 10})
 
     def talos_like(p):
-        return 1.0 / p["units"] + p["lr"]
+        return 1.0 / p["units"] + 0.01 * p["lr"]   # units dominates: its means are ordered
 
     scan = hw.Scan(talos_like, space, metric="loss", mode="min", strategy="random",
                    max_trials=60, seed=5, store=store)
