@@ -43,6 +43,7 @@ from ..scan import Scan, ScanEvent
 from ..space import Choice, Fixed, Float, Int, Param, Space
 from ..strategies import STRATEGY_NAMES
 from . import chart_data as cd
+from .honest_view import HonestView
 
 __all__ = ["Dashboard", "SpaceEditor"]
 
@@ -497,6 +498,9 @@ class Dashboard(W.VBox):
         self._build_controls()
         self.space_editor = SpaceEditor(scan, self.base_space, on_dirty=self._now)
         self._build_charts()
+        self.honest_view = HonestView(scan, self.hist_points.scales,   # issue 13
+                                      on_luck=lambda: self._now("table", "history"))
+        self.history_fig.marks = [self.honest_view.bars, *self.history_fig.marks]
         self._build_table()
         row = W.Layout(width="100%", flex_flow="row wrap")
         charts = W.VBox([W.HBox([self.history_box, self.param_box], layout=row),
@@ -969,6 +973,7 @@ class Dashboard(W.VBox):
             self.hist_points.x, self.hist_points.y = info["x"], info["y"]
         with self.hist_best.hold_sync():
             self.hist_best.x, self.hist_best.y = info["best_x"], info["best_y"]
+        self.honest_view.draw_bars()
         caption = (_swatch(_POINT, "a finished trial", "●") + " &nbsp; "
                    + _swatch(_BEST, "best so far") if n else
                    "<i>no finished trial yet: a dot per trial appears here</i>")
@@ -1064,6 +1069,7 @@ class Dashboard(W.VBox):
             params = ", ".join(f"{k}={html.escape(_fmt(v))}"
                                for k, v in info["best_params"].items())
             best = (f"best <b>{_fmt(info['best_value'])}</b> (#{info['best_id']})")
+            best = self.honest_view.best_line(best)
             details += f"<br>&nbsp;best: <span style='opacity:.8'>{params}</span>"
         msgs = [note] if note else []
         runner = getattr(s, "runner_note", None)
@@ -1112,6 +1118,7 @@ class Dashboard(W.VBox):
                            ascending=not self.sort_desc.value)
         cols = ["trial", s.metric, *self.base_space.tunable, "duration"]
         cols += [c for c in cd.EVALUATION_COLUMNS if any(c in r for r in rows)]
+        cols = self.honest_view.table_columns(rows, cols)
         if any(r.get("flags") for r in rows):
             cols.append("flags")
         head = "".join(f"<th style='padding:2px 6px;text-align:right'>"
@@ -1147,6 +1154,7 @@ class Dashboard(W.VBox):
         self._closed = True
         self._wake.set()
         self.scan.unsubscribe(self._on_event)
+        self.honest_view.close()
         with contextlib.suppress(Exception):
             self.close_all_children()
         super().close()
