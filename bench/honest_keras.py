@@ -61,11 +61,13 @@ def one(seed: int, trials: int, noise: float, store: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--noise", type=float, default=0.5)
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as store:
-        rows = [one(s, a.trials, a.noise, store) for s in range(a.seeds)]
+        rows = [one(s, a.trials, a.noise, store)
+                for s in range(a.first_seed, a.first_seed + a.seeds)]
     keys = ["seed", "trials", "val_rows", "best", "honest", "val_mcc", "cv_mcc", "test_mcc",
             "predicted", "measured", "search_s"]
     print("| " + " | ".join(keys) + " |")
