@@ -64,7 +64,7 @@ class HonestView:
         self._intervals: dict[int, tuple[float, float]] = {}   # honest metric: per trial
         self._luck_at = -float("inf")
         self._luck_done = -1       # scan.n_done when luck was last computed
-        self._bars_drawn: tuple[int, int] = (-1, -1)
+        self._bars_drawn: tuple[Any, ...] = ()
         self.bars = bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales=scales,
                              colors=[_BAR], stroke_width=1.5, opacities=[0.8])
         self.honest_metric = _base(scan.metric) == "honest"
@@ -161,10 +161,16 @@ class HonestView:
         if not intervals and self.luck is not None and \
                 self.luck.metric == _base(self.scan.metric):
             intervals = dict(self.luck.interval)
-        key = (len(intervals), hash(tuple(sorted(intervals.items()))))
+        # clipped to the chart's value domain (set from the scores just before): a bar
+        # drawn past the plot area would cover the title and the axis
+        scale = self.bars.scales.get("y")
+        lo, hi = getattr(scale, "min", None), getattr(scale, "max", None)
+        key = (len(intervals), hash(tuple(sorted(intervals.items()))), lo, hi)
         if key == self._bars_drawn:
             return
         self._bars_drawn = key
         x, y = cd.error_bars(intervals)
+        if lo is not None and hi is not None and y.size:
+            y = np.clip(y, lo, hi)
         with self.bars.hold_sync():
             self.bars.x, self.bars.y = x, y
