@@ -359,6 +359,40 @@ def _one_score(y_true: np.ndarray, y_prob: np.ndarray, n_classes: int, base: str
     return float(fn(y_true, y_prob, **kw))
 
 
+def _honest_labels(y_prob: np.ndarray) -> np.ndarray:
+    """Class labels of a model's outputs, as our other scores read them (a 1-D output
+    outside [0, 1] is a logit, thresholded at 0)."""
+    y_prob = np.asarray(y_prob)
+    logits = bool(y_prob.size and (y_prob.min() < 0 or y_prob.max() > 1))
+    return M.to_labels(y_prob, logits=logits)
+
+
+def _honest_scores(y_val: np.ndarray, y_prob: np.ndarray, *, y_train: np.ndarray | None = None,
+                   p_train: np.ndarray | None = None, keep: str | None = None,
+                   trial: Any = None, task: str = "classification") -> dict[str, Any]:
+    """``honest.score`` of a Keras model's outputs (probabilities, logits or values)."""
+    from . import honest
+
+    if task == "classification":
+        y_prob = _honest_labels(y_prob)
+        p_train = None if p_train is None else _honest_labels(p_train)
+    return honest.score(y_val, y_prob, y_train=y_train, p_train=p_train, keep=keep,
+                        trial=trial, task=task)
+
+
+#: The train-validation gap of the honest score is measured on at most this many training
+#: rows (a seeded sample, the same every trial): predicting them costs little, and 5,000
+#: rows pin an MCC down to about +-0.01.
+HONEST_TRAIN_ROWS = 5000
+
+
+def _train_sample(n: int, seed: int) -> np.ndarray:
+    if n <= HONEST_TRAIN_ROWS:
+        return np.arange(n)
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, HONEST_TRAIN_ROWS, replace=False))
+
+
 def _predict(model: Any, x: XData, batch: int = 4096) -> np.ndarray:
     """Model outputs for ``x`` (one array, or a list/dict of inputs), by calling the model
     on chunks.
@@ -387,6 +421,20 @@ def _score(model: Any, x: XData, y: np.ndarray, metric: str, n_classes: int | No
            batch_size: int) -> float:
     """``metric`` (its base name) of ``model`` on ``(x, y)``."""
     base = _base_name(metric)
+    if base == "honest":
+        # held-out rows are scored by the honest score's base metric: its bootstrap
+        # penalty measures the validation noise, which a CV or test score does not carry
+        y_prob = _predict(model, x)
+        if n_classes is None:
+            from sklearn.metrics import r2_score
+
+            return float(r2_score(np.asarray(y, dtype=float).ravel(),
+                                  np.asarray(y_prob, dtype=float).ravel()))
+        from sklearn.metrics import matthews_corrcoef
+
+        labels = _labels(y)
+        assert labels is not None
+        return float(matthews_corrcoef(labels, _honest_labels(y_prob)))
     if n_classes is not None and base in (*_OUR_METRICS, "accuracy"):
         y_prob = _predict(model, x)
         labels = _labels(y)
@@ -411,12 +459,17 @@ def _epoch_reporter(trial: Any, metric: str, x_val: XData,
             value = logs.get(metric)
             self.last_prob = None
             if value is None and n_classes is not None and \
-                    _base_name(metric) in _OUR_METRICS and y_val_labels is not None:
+                    _base_name(metric) in (*_OUR_METRICS, "honest") and \
+                    y_val_labels is not None:
                 try:
                     y_prob = self.last_prob = _predict(self.model, x_val)
                 except Exception:  # noqa: BLE001 - the final scoring says why, once
                     return
-                value = _one_score(y_val_labels, y_prob, n_classes, _base_name(metric))
+                if _base_name(metric) == "honest":
+                    # the cheap path: validation rows only (no gap), nothing kept
+                    value = _honest_scores(y_val_labels, y_prob)["honest"]
+                else:
+                    value = _one_score(y_val_labels, y_prob, n_classes, _base_name(metric))
             if value is not None and math.isfinite(float(value)):
                 trial.report(epoch, float(value))
                 if trial.should_prune():
@@ -464,13 +517,16 @@ class _KerasTrial:
                  epochs: int, batch_size: int, n_classes: int | None, seed: int,
                  weights_dir: str | None, fit_kwargs: dict[str, Any], in_process: bool,
                  minimize: bool = True, data_token: str = "", val_fraction: float = 0.2,
-                 reseed: bool = True) -> None:
+                 reseed: bool = True, scan_dir: str | None = None) -> None:
         self.build, self.talos, self.data_dir = build, talos, data_dir
         self.metric, self.epochs, self.batch_size = metric, epochs, batch_size
         self.n_classes, self.seed, self.weights_dir = n_classes, seed, weights_dir
         self.fit_kwargs, self.in_process = fit_kwargs, in_process
         self.minimize = minimize
         self.data_token, self.val_fraction, self.reseed = data_token, val_fraction, reseed
+        # where honest.score keeps validation predictions (for honest.luck); absolute, as
+        # data_dir is, because a worker process may run elsewhere
+        self.scan_dir = scan_dir
 
     def data(self) -> dict[str, XData]:
         return _load_data(self.data_dir, self.data_token)
@@ -521,8 +577,12 @@ class _KerasTrial:
             if vs:
                 metrics[k] = float(vs[-1])
         metrics["epochs_run"] = len(getattr(history, "epoch", []) or [])
+        y_prob = None
         if self.n_classes is not None and y_val_labels is not None:
-            self._add_our_scores(metrics, model, cb, x_val, y_val_labels)
+            y_prob = self._add_our_scores(metrics, model, cb, x_val, y_val_labels)
+        if (y_prob is not None or _base_name(self.metric) == "honest") \
+                and not metrics.get("scored_from_history"):
+            self._add_honest(metrics, model, y_prob, trial, d)
         value = metrics.get(self.metric)
         if value is None and metrics.get("scoring_error"):
             raise RuntimeError(f"could not score {self.metric!r} on the validation data "
@@ -548,8 +608,37 @@ class _KerasTrial:
                 keras.backend.clear_session(free_memory=False)
         return metrics
 
+    def _add_honest(self, metrics: dict[str, Any], model: Any, y_prob: np.ndarray | None,
+                    trial: Any, d: dict[str, XData]) -> None:
+        """The honest score's columns (``honest``, ``honest_mcc``, ...; ``honest.score``),
+        for every classification trial whatever the metric, with its validation
+        predictions kept so that ``honest.luck(scan)`` can compare trials; regression
+        gets them (R²) when it scans by ``"honest"``."""
+        classification = self.n_classes is not None
+        try:
+            y_val = np.asarray(d["y_val"])
+            if y_prob is None:
+                y_prob = _predict(model, d["x_val"])
+            rows = _train_sample(len(d["y_train"]), self.seed)
+            p_train = _predict(model, _take(d["x_train"], rows))
+            y_train = np.asarray(d["y_train"])[rows]
+            if classification:
+                y_val, y_train = _labels(y_val), _labels(y_train)
+            keep = None if self.scan_dir is None else self.scan_dir
+            scores = _honest_scores(y_val, y_prob, y_train=y_train, p_train=p_train,
+                                    keep=keep, trial=None if keep is None else trial,
+                                    task="classification" if classification else "regression")
+        except Exception as e:  # the training is kept; the reason is recorded
+            if _base_name(self.metric) == "honest":
+                raise RuntimeError(f"could not compute the honest score: "
+                                   f"{type(e).__name__}: {e}") from e
+            metrics["honest_error"] = f"{type(e).__name__}: {e}"[:300]
+            return
+        for k, v in scores.items():
+            metrics[f"{k}{OURS_SUFFIX}" if k in metrics else k] = v
+
     def _add_our_scores(self, metrics: dict[str, Any], model: Any, cb: Any, x_val: XData,
-                        y_val_labels: np.ndarray) -> None:
+                        y_val_labels: np.ndarray) -> np.ndarray | None:
         """Our scores on the whole validation set, added to the history's last values.
 
         A name the history already has (the user compiled ``precision``) keeps the user's
@@ -568,10 +657,11 @@ class _KerasTrial:
             metrics["scored_from_history"] = True
             metrics["scoring_error"] = f"{type(e).__name__}: {e}"[:300]
             metrics["flags"] = "scored_from_history"
-            return
+            return None
         history_names = set(metrics)
         for k, v in ours.items():
             metrics[f"{k}{OURS_SUFFIX}" if k in history_names else k] = v
+        return y_prob
 
 
 class _KerasEval:
@@ -682,7 +772,7 @@ class KerasScan(Scan):
     def __init__(self, build: Callable[..., Any], space: Space | Mapping[str, Any],
                  x: Any = None, y: Any = None, *, validation_split: float = 0.2,
                  validation_data: tuple[Any, Any] | None = None, test_split: float = 0.1,
-                 test_data: tuple[Any, Any] | None = None, metric: str = "val_loss",
+                 test_data: tuple[Any, Any] | None = None, metric: str | None = None,
                  mode: str | None = None, epochs: int = 10, batch_size: int = 32,
                  workers: int = 1, recycle_mb: float | None = 512, split_seed: int = 0,
                  keep_best_model: bool = True, keras_backend: str | None = None,
@@ -703,7 +793,10 @@ class KerasScan(Scan):
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
                 raise ValueError(f"{what} must be a whole number >= 1, got {v!r}; e.g. "
                                  f"{what}={10 if what == 'epochs' else 32}")
-        if mode is None and infer_mode(metric) is None:
+        if metric is not None and not (isinstance(metric, str) and metric):
+            raise TypeError(f"metric must be a name such as 'honest', 'val_f1' or 'val_loss', "
+                            f"or None for the default, got {metric!r}")
+        if mode is None and metric is not None and infer_mode(metric) is None:
             raise ValueError(f"mode: cannot tell whether {metric!r} should be minimised or "
                              "maximised; pass mode='min' or mode='max'")
         space = Space.coerce(space)
@@ -731,11 +824,14 @@ class KerasScan(Scan):
         x_all, y_all, self.classes = _xy(x, y, "data")
         labels = _labels(y_all)
         self.n_classes = None if labels is None else int(max(labels.max() + 1, 2))
+        if metric is None:   # the user named none: the honest score, or the loss
+            metric = "honest" if self.n_classes is not None else "val_loss"
         base = _base_name(metric)
         if self.n_classes is None and base in _OUR_METRICS:
             raise ValueError(f"metric {metric!r} needs class labels, but y does not look like "
                              "a classification target (integer labels or one-hot rows)")
-        if labels is not None and base in _CLASSIFICATION and len(np.unique(labels)) < 2:
+        if labels is not None and base in (*_CLASSIFICATION, "honest") \
+                and len(np.unique(labels)) < 2:
             raise ValueError(
                 f"y holds a single class (every label is {labels[0].item()!r}), so {metric!r} "
                 "cannot tell one model from another; check the labels (a filter that dropped the "
@@ -805,7 +901,8 @@ class KerasScan(Scan):
                                 None if self.weights_dir is None else str(self.weights_dir),
                                 dict(fit_kwargs or {}), in_process,
                                 minimize=(mode or infer_mode(metric)) == "min",
-                                data_token=token, val_fraction=val_fraction)
+                                data_token=token, val_fraction=val_fraction,
+                                scan_dir=str(folder.resolve()))
         executor = options.pop("executor", None)
         self._pool_factory: Callable[[], Any] | None = None
         if executor is None and not in_process:
@@ -866,6 +963,25 @@ class KerasScan(Scan):
         return model
 
     # -- honest evaluation ---------------------------------------------------------------------
+    def _expected_optimism(self) -> tuple[int, float] | None:
+        """(the chosen trial, the optimism ``honest.luck`` predicts for it), when the
+        scan's metric is one luck resamples in the same units as evaluate's ``optimism``
+        (honest -> MCC, val_f1, val_accuracy, val_mcc); None otherwise or when no
+        predictions were kept."""
+        from . import honest
+
+        base = _base_name(self.metric)
+        if base not in ("honest", "f1", "accuracy", "mcc", "r2"):
+            return None
+        try:
+            result = honest.luck(self)
+        except ValueError:
+            return None
+        wanted = "mcc" if base == "honest" else base
+        if result.metric not in (wanted, "r2" if base == "honest" else wanted):
+            return None
+        return int(result.best), float(result.optimism)
+
     def evaluate(self, top: int = 5, folds: int = 5) -> Any:
         """Re-train the ``top`` configurations with k-fold cross-validation on train+val
         and score each once on the held-out test set.
@@ -873,7 +989,12 @@ class KerasScan(Scan):
         Adds ``cv_mean``, ``cv_std``, ``test`` and ``optimism`` to those trials' metrics (and
         so to ``results``); ``optimism`` is the validation score minus the test score, with
         the sign turned for metrics to minimise, so that a positive value always means the
-        search's validation score flattered the model (selection bias). Blocks until done:
+        search's validation score flattered the model (selection bias). With
+        ``metric="honest"`` CV and test are scored by MCC (R² for regression) and
+        ``optimism = honest_mcc - test``. The chosen trial also gets ``optimism_expected``,
+        what :func:`hpo_widgets.honest.luck` predicted from the validation predictions
+        alone (for honest, val_f1, val_accuracy, val_mcc): predicted and measured side by
+        side. Blocks until done:
         ``top * (folds + 1)`` trainings, in parallel on the scan's workers.
         """
         if not isinstance(top, int) or top < 1:
@@ -911,13 +1032,23 @@ class KerasScan(Scan):
         finally:
             if self._pool_factory is not None:
                 pool.shutdown()
+        expected = self._expected_optimism()
+        honest_metric = _base_name(self.metric) == "honest"
         rows = []
         for t in chosen:
             cv = np.array([scores[(t.id, f)] for f in range(folds)])
             test = scores[(t.id, -1)]
-            optimism = (t.value - test) if not self.minimize else (test - t.value)  # type: ignore[operator]
+            if honest_metric:
+                # CV and test are scored by the honest score's base (MCC, R² for
+                # regression): the validation figure they are held against is that base
+                validation = t.metrics.get("honest_mcc", t.metrics.get("honest_r2", t.value))
+                optimism = float(validation) - test
+            else:
+                optimism = (t.value - test) if not self.minimize else (test - t.value)  # type: ignore[operator]
             extra = {"cv_mean": float(cv.mean()), "cv_std": float(cv.std(ddof=1)),
                      "test": test, "optimism": float(optimism)}
+            if expected is not None and t.id == expected[0]:
+                extra["optimism_expected"] = expected[1]
             updated = t.replace(metrics={**t.metrics, **extra})
             self._store.add(updated)
             self._put(updated)

@@ -187,3 +187,13 @@ def test_format_value_names_classes_and_functions():
 
     assert cd.format_value(math.sqrt) == "sqrt" and cd.format_value(dict) == "dict"
     assert cd.format_value(0.123456) == "0.1235"
+
+
+def test_a_score_shows_with_its_interval_and_bars_follow_the_intervals():
+    assert cd.format_interval(0.8123, (0.74, 0.881)) == "0.81 [0.74–0.88]"
+    assert cd.format_interval(0.5, None) == "0.5"          # no interval: the plain value
+    x, y = cd.error_bars({3: (0.2, 0.4), 1: (0.5, 0.9)})
+    assert x.tolist() == [[1.0, 1.0], [3.0, 3.0]] and y.tolist() == [[0.5, 0.9], [0.2, 0.4]]
+    x, y = cd.error_bars(dict.fromkeys(range(10), (0.0, 1.0)), max_bars=4)
+    assert x[:, 0].tolist() == [6, 7, 8, 9]                 # the latest trials
+    assert cd.error_bars({})[0].shape == (0, 2)

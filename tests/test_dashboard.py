@@ -412,3 +412,105 @@ def test_dock_without_a_side_panel_says_so_and_shows_inline(store, monkeypatch):
     assert scan.dock() is None
     assert len(shown) == 2 and "No side panel here" in shown[0].value
     assert shown[1] is scan.dashboard()
+
+
+# -- issue 13: the honest score and selection luck on the dashboard -------------------------
+
+_Y = np.array([0] * 180 + [1] * 20)     # 10% positives, the validation rows of every trial
+
+
+def _honest_objective(folder):
+    """Predictions that miss ``params["miss"]`` of the 20 positives and flag 3 negatives:
+    a real honest.score, predictions kept under the scan's folder."""
+    from hpo_widgets import honest
+
+    def objective(params, trial):
+        p = _Y.copy()
+        p[np.flatnonzero(_Y == 1)[: params["miss"]]] = 0
+        p[:3] = 1
+        return honest.score(_Y, p, keep=folder, trial=trial)
+
+    return objective
+
+
+def test_the_header_says_how_sure_the_best_is_and_the_table_shows_intervals(store):
+    scan = hw.Scan(_honest_objective(store / "luck"), {"miss": [1, 2, 10, 18]},
+                   metric="honest", max_trials=4, store=store, name="luck", strategy="grid")
+    dash = scan.dashboard()
+    scan.start().wait(20)
+    luck = hw.honest.luck(scan, top=20)
+    _until(lambda: luck.sentence in dash.best_html.value)   # the header says it in words
+    assert "indistinguishable from 1 other" in luck.sentence   # 1 or 2 missed: a coin
+    best = scan.best
+    cell = hw.widgets.chart_data.format_interval(best.value, hw.honest.interval(best.metrics))
+    assert cell.startswith(f"{best.value:.2f} [")                  # "0.85 [0.75–0.92]"
+    _until(lambda: f"<td style='padding:2px 6px;text-align:right'>{cell}</td><td style="
+           f"'padding:2px 6px;text-align:right'>{luck.p_best[best.id]:.0%}</td>"
+           in dash.table.value)                                    # the interval, p_best
+    # error bars on the score-per-trial chart: one per trial, around its score
+    _until(lambda: dash.honest_view.bars.x.shape == (4, 2))
+    for (x0, _), (lo, hi) in zip(dash.honest_view.bars.x, dash.honest_view.bars.y,
+                                 strict=True):
+        t = scan.trial(int(x0))
+        top, bottom = dash.hist_yaxis.scale.max, dash.hist_yaxis.scale.min
+        want = np.clip(hw.honest.interval(t.metrics), bottom, top)   # within the chart
+        assert lo <= t.value <= hi and (lo, hi) == pytest.approx(tuple(want))
+    assert dash.honest_view.bars in dash.history_fig.marks
+
+
+def test_after_evaluate_the_table_shows_validation_cv_test_and_both_optimisms(store):
+    scan = hw.Scan(_honest_objective(store / "ev"), {"miss": [1, 10]}, metric="honest",
+                   max_trials=2, store=store, name="ev", strategy="grid")
+    dash = scan.dashboard()
+    scan.start().wait(20)
+    best = scan.best
+    scan._put(best.replace(metrics={**best.metrics, "cv_mean": 0.7, "cv_std": 0.05,
+                                    "test": 0.65, "optimism": 0.2,
+                                    "optimism_expected": 0.15}))  # what evaluate() adds
+    scan._emit(hw.scan.ScanEvent("status", scan))
+    _until(lambda: "optimism_expected" in dash.table.value)
+    head = dash.table.value.split("</thead>")[0]
+    order = [head.index(c) for c in ("honest_mcc", "cv_mean", "test", ">optimism<",
+                                     "optimism_expected")]
+    assert order == sorted(order)                        # side by side, in this order
+    assert f"{best.metrics['honest_mcc']:.4g}" in dash.table.value
+
+
+def test_a_scan_that_keeps_nothing_shows_no_luck_and_no_bars(store):
+    scan = hw.Scan(objective, SPACE, max_trials=5, store=store, seed=0)
+    dash = scan.dashboard()
+    scan.start().wait(10)
+    _until(lambda: f"#{scan.best.id}" in dash.best_html.value)
+    assert "hpo-luck" not in dash.best_html.value and "p_best" not in dash.table.value
+    assert dash.honest_view.luck is None and dash.honest_view.bars.x.shape == (0, 2)
+
+
+def test_luck_is_recomputed_at_most_every_interval_while_the_scan_runs(store):
+    from hpo_widgets.widgets.honest_view import HonestView
+
+    gate = threading.Event()
+    inner = _honest_objective(store / "slow")
+
+    def slow(params, trial):
+        if trial.id >= 2:
+            gate.wait(20)
+        return inner(params, trial)
+
+    scan = hw.Scan(slow, {"miss": [1, 2, 10, 18]}, metric="honest", max_trials=4,
+                   store=store, name="slow", strategy="grid", n_jobs=1)
+    view = HonestView(scan, _scales(), luck_interval=3600)
+    scan.start()
+    _until(lambda: scan.n_done == 2)
+    first = view.update_luck()
+    assert first is not None and first.n_trials == 2
+    gate.set()
+    _until(lambda: scan.status == "finished")
+    assert view.update_luck() is not first          # stopped: computed once more
+    assert view.update_luck().n_trials == 4
+    view.close()
+
+
+def _scales():
+    import bqplot as bq
+
+    return {"x": bq.LinearScale(), "y": bq.LinearScale()}

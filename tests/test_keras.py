@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import hpo_widgets as hw
+from hpo_widgets import honest
 
 keras = pytest.importorskip("keras")
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
@@ -181,10 +182,13 @@ def test_evaluate_adds_cv_test_and_optimism(store):
                         workers=0, seed=1)
     scan.start().wait(300)
     out = scan.evaluate(top=1, folds=2)
-    assert list(out.columns) == ["val_f1", "cv_mean", "cv_std", "test", "optimism"]
+    assert list(out.columns) == ["val_f1", "cv_mean", "cv_std", "test", "optimism",
+                                 "optimism_expected"]
     row = out.iloc[0]
     assert 0.5 < row.test <= 1.0 and 0.5 < row.cv_mean <= 1.0
     assert row.optimism == pytest.approx(row.val_f1 - row.test)
+    # the prediction from the kept validation predictions, in val_f1's units, next to it
+    assert row.optimism_expected == pytest.approx(honest.luck(scan).optimism)
     df = scan.results
     assert df.loc[out.index[0], "test"] == row.test
     assert df["test"].isna().sum() == len(df) - 1
@@ -518,3 +522,111 @@ def test_evaluate_never_hands_a_talos_function_the_rows_it_scores(store):
     # a fold's scored rows are neither trained on nor used for early stopping
     (f1, v1), (f2, v2) = seen[0], seen[1]
     assert not (f1 | v1) & (f2 | v2)                      # two folds: each scores the other
+
+
+# -- the honest score (issue 13) ------------------------------------------------------------
+def test_a_classification_scan_with_no_metric_scans_by_the_honest_score(store):
+    x, y = imbalanced(0.1)
+    scan = hw.KerasScan(build, SPACE, x, y, workers=0, max_trials=2, store=store, seed=0)
+    assert (scan.metric, scan.mode) == ("honest", "max")
+    scan.start().wait(300)
+    df = scan.results
+    assert (df["status"] == "finished").all(), df["error"].tolist()
+    for col in ("honest", "honest_mcc", "honest_sd", "honest_lower", "honest_upper",
+                "honest_gap", "honest_train_mcc", "honest_degenerate", "honest_n"):
+        assert df[col].notna().all(), col
+    assert (df["honest"] <= df["honest_mcc"].clip(lower=0) + 1e-12).all()
+    assert (df["honest_n"] == scan.split_sizes["val"]).all()
+    for t in scan.trials:      # the value is the honest score; each epoch was reported
+        assert t.value == t.metrics["honest"]
+        assert len(t.curve) == SPACE["epochs"]
+    # predictions were kept: selection luck works on any KerasScan
+    kept = sorted(p.name for p in (scan.path / "predictions").glob("*.npz"))
+    assert kept == [f"{t.id}.npz" for t in scan.trials]
+    luck = honest.luck(scan)
+    assert luck.metric == "mcc" and set(luck.p_best) == {t.id for t in scan.trials}
+    assert luck.best == scan.best.id and "best" in luck.sentence
+
+
+def test_a_regression_scan_with_no_metric_scans_by_val_loss(store):
+    x, _ = breast_cancer()
+    target = (x[:, 0] * 0.7 + 0.1 * x[:, 1]).astype("float32")
+
+    def regressor(params):
+        import keras
+
+        model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        return model
+
+    scan = hw.KerasScan(regressor, {"epochs": [1]}, x, target, workers=0, max_trials=1,
+                        store=store)
+    assert (scan.metric, scan.mode) == ("val_loss", "min")
+    scan.start().wait(300)
+    t = scan.trials[0]
+    assert t.status == "finished", t.error
+    assert "honest" not in t.metrics and not (scan.path / "predictions").exists()
+
+
+def test_any_classification_metric_gets_honest_columns_and_kept_predictions(store):
+    x, y = two_inputs()
+
+    def two_input_build(params):
+        import keras
+
+        in_a, in_b = keras.Input((4,)), keras.Input((5,))
+        joined = keras.layers.Concatenate()([in_a, in_b])
+        model = keras.Model([in_a, in_b], keras.layers.Dense(1, "sigmoid")(joined))
+        model.compile(keras.optimizers.Adam(0.05), "binary_crossentropy")
+        return model
+
+    scan = hw.KerasScan(two_input_build, {"epochs": [2, 3]}, x, y, metric="val_accuracy",
+                        workers=0, max_trials=2, store=store)
+    scan.start().wait(300)
+    for t in scan.trials:
+        assert t.status == "finished", t.error
+        assert 0 <= t.metrics["honest"] <= 1 and "honest_gap" in t.metrics
+    assert honest.luck(scan).metric == "accuracy"   # luck in the scan's own metric
+
+
+def test_multiclass_honest_scan_and_evaluate_measures_and_predicts_optimism(store):
+    x, y = sklearn_datasets.load_digits(return_X_y=True)
+    x = (x / 16).astype("float32")
+
+    def softmax(params):
+        import keras
+
+        model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, "softmax")])
+        model.compile(keras.optimizers.Adam(params["lr"]), "sparse_categorical_crossentropy")
+        return model
+
+    scan = hw.KerasScan(softmax, {"lr": [0.003, 0.03], "epochs": 2}, x, y, workers=0,
+                        max_trials=2, store=store)
+    assert scan.metric == "honest"
+    scan.start().wait(300)
+    for t in scan.trials:
+        assert t.status == "finished", t.error
+        assert t.metrics["honest_mcc"] > 0.5 and 0 < t.value < t.metrics["honest_mcc"]
+    out = scan.evaluate(top=2, folds=2)
+    best = scan.best.id
+    assert out.loc[best, "optimism"] == pytest.approx(
+        scan.trial(best).metrics["honest_mcc"] - out.loc[best, "test"])
+    assert 0.5 < out.loc[best, "test"] <= 1           # test scored by MCC
+    expected = honest.luck(scan).optimism
+    assert out.loc[best, "optimism_expected"] == pytest.approx(expected)
+    df = scan.results                  # predicted and measured side by side in results
+    assert df.loc[best, "optimism_expected"] == pytest.approx(expected)
+    assert df["optimism_expected"].notna().sum() == 1
+
+
+def test_a_worker_process_keeps_predictions_under_a_relative_store(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)          # store="hpo_scans" as people write it: relative
+    x, y = breast_cancer()
+    scan = hw.KerasScan(build, {**SPACE, "epochs": 2}, x, y, max_trials=2, seed=0)
+    assert scan.start().wait(300)
+    assert all(t.status == "finished" for t in scan.trials), [t.error for t in scan.trials]
+    kept = sorted(p.name for p in (tmp_path / "hpo_scans" / "build" / "predictions")
+                  .glob("*.npz"))
+    assert kept == ["0.npz", "1.npz"]
+    assert honest.luck(str(tmp_path / "hpo_scans" / "build")).n_trials == 2
+    scan.close()

@@ -57,7 +57,10 @@ def test_keras_notebook_shows_degenerate_and_optimism(tmp_path):
     text = outputs_text(nb)
     assert "'accuracy' is misleading here" in text
     assert "degenerate trials:" in text and "optimism of the winner:" in text
-    for col in ("degenerate", "flags", "cv_mean", "cv_std", "test", "optimism"):
+    assert "metric: honest" in text                 # the default of a classification scan
+    assert "predicted before evaluate():" in text   # honest.luck next to evaluate()
+    for col in ("degenerate", "flags", "cv_mean", "cv_std", "test", "optimism",
+                "optimism_expected", "honest_mcc", "p_best"):
         assert col in text
 
 

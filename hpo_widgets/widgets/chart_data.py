@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 #: Honesty columns that evaluate() adds to trials; the table shows them when present.
-EVALUATION_COLUMNS = ("cv_mean", "cv_std", "test", "optimism")
+EVALUATION_COLUMNS = ("cv_mean", "cv_std", "test", "optimism", "optimism_expected")
 
 #: Most points a scatter sends per redraw; beyond it the chart shows a decimated view.
 MAX_POINTS = 600
@@ -450,3 +450,29 @@ def tick_format(lo: float, hi: float, count: int = 5) -> str:
         return ".2~e"
     decimals = max(0, -math.floor(math.log10(step) + 1e-9))
     return f".{decimals}f"
+
+
+# -- the honest score and selection luck (issue 13) ---------------------------------------
+def format_interval(value: Any, interval: tuple[float, float] | None) -> str:
+    """A score with its 95% interval, ``0.81 [0.74–0.88]``; the plain value without one.
+
+    >>> format_interval(0.8123, (0.74, 0.881)), format_interval(0.5, None)
+    ('0.81 [0.74–0.88]', '0.5')
+    """
+    if interval is None or value is None:
+        return format_value(value)
+    lo, hi = interval
+    return f"{float(value):.2f} [{lo:.2f}–{hi:.2f}]"
+
+
+def error_bars(intervals: dict[int, tuple[float, float]],
+               max_bars: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of one vertical segment per trial, ``(n, 2)`` arrays for a bqplot
+    ``Lines`` mark (one line per row): x the trial id twice, y its interval. At most
+    ``max_bars``, the latest trials first kept."""
+    ids = sorted(intervals)[-max_bars:]
+    if not ids:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    x = np.repeat(np.asarray(ids, dtype=float)[:, None], 2, axis=1)
+    y = np.asarray([intervals[i] for i in ids], dtype=float)
+    return x, y

@@ -44,6 +44,7 @@ from ..space import Choice, Fixed, Float, Int, Param, Space
 from ..strategies import STRATEGY_NAMES
 from . import chart_data as cd
 from . import partner_data as pdata
+from .honest_view import HonestView
 from .partner import PartnerPanel
 
 __all__ = ["Dashboard", "SpaceEditor"]
@@ -509,6 +510,9 @@ class Dashboard(W.VBox):
         self._build_controls()
         self.space_editor = SpaceEditor(scan, self.base_space, on_dirty=self._now)
         self._build_charts()
+        self.honest_view = HonestView(scan, self.hist_points.scales,   # issue 13
+                                      on_luck=lambda: self._now("table", "history"))
+        self.history_fig.marks = [self.honest_view.bars, *self.history_fig.marks]
         self._build_table()
         self.partner = PartnerPanel(scan, on_dirty=self._now)
         row = W.Layout(width="100%", flex_flow="row wrap")
@@ -1018,6 +1022,7 @@ class Dashboard(W.VBox):
             self.hist_points.x, self.hist_points.y = info["x"], info["y"]
         with self.hist_best.hold_sync():
             self.hist_best.x, self.hist_best.y = info["best_x"], info["best_y"]
+        self.honest_view.draw_bars()
         caption = (_swatch(_POINT, "a finished trial", "●") + " &nbsp; "
                    + _swatch(_BEST, "best so far") if n else
                    "<i>no finished trial yet: a dot per trial appears here</i>")
@@ -1156,6 +1161,7 @@ class Dashboard(W.VBox):
             params = ", ".join(f"{k}={html.escape(_fmt(v))}"
                                for k, v in info["best_params"].items())
             best = (f"best <b>{_fmt(info['best_value'])}</b> (#{info['best_id']})")
+            best = self.honest_view.best_line(best)
             details += f"<br>&nbsp;best: <span style='opacity:.8'>{params}</span>"
         msgs = [note] if note else []
         runner = getattr(s, "runner_note", None)
@@ -1204,6 +1210,7 @@ class Dashboard(W.VBox):
                            ascending=not self.sort_desc.value)
         cols = ["trial", s.metric, *self.base_space.tunable, "duration"]
         cols += [c for c in cd.EVALUATION_COLUMNS if any(c in r for r in rows)]
+        cols = self.honest_view.table_columns(rows, cols)
         if any(r.get("flags") for r in rows):
             cols.append("flags")
         marks = {t.id: t for t in top}
@@ -1253,6 +1260,7 @@ class Dashboard(W.VBox):
         self._closed = True
         self._wake.set()
         self.scan.unsubscribe(self._on_event)
+        self.honest_view.close()
         with contextlib.suppress(Exception):
             self.close_all_children()
         super().close()
