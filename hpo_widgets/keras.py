@@ -1049,9 +1049,7 @@ class KerasScan(Scan):
                      "test": test, "optimism": float(optimism)}
             if expected is not None and t.id == expected[0]:
                 extra["optimism_expected"] = expected[1]
-            updated = t.replace(metrics={**t.metrics, **extra})
-            self._store.add(updated)
-            self._put(updated)
+            self._add_metrics(t.id, extra)   # through the store's one writer
             rows.append({"trial": t.id, self.metric: t.value, **extra})
         self._emit(ScanEvent("status", self))
         import pandas as pd

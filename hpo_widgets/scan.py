@@ -586,6 +586,32 @@ class Scan:
         self._record(what, {"trial": tid, "reason": reason}, "user")
         self._write(put)
 
+    def _add_metrics(self, trial_id: int, extra: dict[str, Any]) -> Trial:
+        """Add metrics to an ended trial (``evaluate()``'s cv_mean, test, ...) through the
+        store's one writer, as :meth:`exclude` does; returns the trial as stored. Waits
+        for a running driver to apply it, so the caller reads its own write."""
+        tid = int(trial_id)
+        applied = threading.Event()
+        out: list[Trial] = []
+
+        def put(store: Store, drv: Driver | None) -> None:
+            try:
+                t = self._book.trials.get(tid)
+                if t is None:
+                    return
+                t = t.replace(metrics={**t.metrics, **extra})
+                store.update(t)
+                self._book.put(t)
+                out.append(t)
+            finally:
+                applied.set()
+
+        self._write(put)
+        applied.wait(60)
+        if not out:
+            raise KeyError(f"scan {self.name!r} has no trial {tid} (or it was not written)")
+        return out[0]
+
     def _rebuild_pruner(self) -> None:
         """A pruner learns from every trial it is told of: after an exclusion it is
         rebuilt from the trials still learnt from."""
