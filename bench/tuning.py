@@ -171,9 +171,11 @@ class Task:
     cache: dict[str, float] = field(default_factory=dict)
     fits: int = 0
     fit_seconds: float = 0.0
+    asked: list[dict[str, Any]] = field(default_factory=list)  # every point, in order
     _xy: tuple[np.ndarray, np.ndarray] | None = None
 
     def __call__(self, point: dict[str, Any]) -> float:
+        self.asked.append(point)
         key = json.dumps(point, sort_keys=True, default=repr)
         if key in self.cache:
             return self.cache[key]
@@ -306,6 +308,7 @@ TASKS: dict[str, Callable[[], Task]] = {
 # Methods: ask/tell loops that return the values they evaluated and ask times
 # ----------------------------------------------------------------------------------
 Objective = Callable[[dict[str, Any]], float]
+Runner = Callable[[list[P], Objective, int, int], tuple[list[float], list[float]]]
 
 
 def _choice_back(params: list[P], raw: dict[str, Any]) -> dict[str, Any]:
@@ -514,7 +517,27 @@ def run_hebo(params: list[P], fn: Objective, n: int, seed: int, path: str,
     return values, asks
 
 
-Runner = Callable[[list[P], Objective, int, int], tuple[list[float], list[float]]]
+def ablated(spec: str) -> Runner:
+    """A runner for ``bayes[name=value,...]``: hw.Bayes with attributes changed after
+    construction (its settings, or the switches it keeps for ablations such as
+    ``_relax_integers=0``); ``b4`` among them runs it in batches of 4."""
+    changes: dict[str, Any] = {}
+    batch = 1
+    for item in filter(None, spec.split(",")):
+        if item == "b4":
+            batch = 4
+            continue
+        key, _, text = item.partition("=")
+        changes[key] = json.loads(text)
+
+    def run(ps: list[P], f: Objective, n: int, s: int) -> tuple[list[float], list[float]]:
+        strategy = hw.Bayes()
+        for key, value in changes.items():
+            if not hasattr(strategy, key):
+                raise SystemExit(f"hw.Bayes has no attribute {key!r} to ablate")
+            setattr(strategy, key, value)
+        return run_ours(strategy, ps, f, n, s, batch=batch)
+    return run
 
 
 def methods(hebo_path: str, old: Any = None) -> dict[str, Runner]:
@@ -597,6 +620,8 @@ def main(argv: list[str] | None = None) -> None:
     table = methods(args.hebo_path, old)
     names = [m.strip() for m in args.methods.split(",") if m.strip()]
     for m in names:
+        if m.startswith("bayes[") and m.endswith("]"):
+            table[m] = ablated(m[6:-1])
         if m not in table:
             ap.error(f"unknown method {m!r}; choose from {', '.join(table)}")
     if "random" not in names:
@@ -604,21 +629,30 @@ def main(argv: list[str] | None = None) -> None:
     tasks = [TASKS[t.strip()]() for t in args.tasks.split(",") if t.strip()]
     budgets = [b for b in (10, 20, 48, 50) if b <= args.budget]
     raw: dict[tuple[str, str, int], list[float]] = {}
+    points: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     times: dict[str, list[float]] = {}
     t_start = time.time()
     for task in tasks:
         for m in names:
             for seed in range(args.seeds):
                 t0 = time.time()
+                task.asked.clear()
                 values, asks = table[m](task.params, task, args.budget, seed)
                 raw[(task.name, m, seed)] = values
+                points[(task.name, m, seed)] = list(task.asked)
+                extra = ""
+                if task.name == "mlp":  # the integer whose best value is its lower bound
+                    extra = ", batch_size=10 in {} of the last {}".format(
+                        sum(p["batch_size"] == 10 for p in task.asked[10:]),
+                        len(task.asked) - 10)
                 times.setdefault(m, []).extend(asks)
                 print(f"  [{time.time() - t_start:6.0f}s] {task.name:4s} {m:13s} seed {seed} "
                       f"best {min(values):.4g} ({time.time() - t0:.0f}s, "
-                      f"{task.fits} fits so far)", file=sys.stderr, flush=True)
+                      f"{task.fits} fits so far{extra})", file=sys.stderr, flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"|".join(map(str, k)): v
-                                               for k, v in raw.items()}))
+        Path(args.json).write_text(json.dumps(
+            {"|".join(map(str, k)): {"values": v, "points": points[k]} for k, v in raw.items()},
+            default=repr))
 
     # normalised scores per (task, seed, method, budget)
     score: dict[tuple[str, int, str, int], float] = {}
@@ -675,7 +709,7 @@ def main(argv: list[str] | None = None) -> None:
         print("| method | seconds |")
         print("|---|---|")
         for m in names:
-            if m in ("random", "sobol") or m.endswith("-b4"):
+            if m in ("random", "sobol") or m.endswith("-b4") or "[" in m:
                 continue
             print(f"| {m} | {proposal_time(m, args.hebo_path, old):.4f} |", flush=True)
 

@@ -381,6 +381,53 @@ class TestBayes(StrategyConformance):
         assert up["x"] > 0.8 and down["x"] < 0.2
 
 
+    # -- what the model believes (the dashboard's belief band and importance) ---------
+    def test_predict_speaks_in_the_objectives_units_and_knows_where_it_has_looked(self):
+        # A loss around 100 with a dip at x = 3; the model saw x in [0, 5] only.
+        space = hw.Space(x=hw.Float(0.0, 10.0), noise=hw.Float(0.0, 1.0))
+        rng = np.random.default_rng(1)
+        history = [trial(i, {"x": float(x), "noise": float(rng.random())},
+                         100.0 + (x - 3.0) ** 2) for i, x in enumerate(np.linspace(0, 5, 14))]
+        s = self.bound()
+        points = [{"x": 3.0, "noise": 0.5}, {"x": 0.5, "noise": 0.5}, {"x": 9.5, "noise": 0.5}]
+        mean, std = s.predict(space, history, points)
+        assert mean.shape == std.shape == (3,)
+        assert abs(mean[0] - 100.0) < 0.5 and abs(mean[1] - 106.25) < 1.0
+        assert std[2] > 5 * max(std[0], std[1])  # unexplored: unsure
+        # maximising: the same numbers come back in the user's direction
+        up = self.bound(minimize=False)
+        neg = [trial(t.id, t.params, -t.value) for t in history]
+        mean_up, _ = up.predict(space, neg, points)
+        np.testing.assert_allclose(mean_up[:2], -mean[:2], rtol=1e-3)
+
+    def test_predict_and_importance_before_a_model_exists(self):
+        space = hw.Space(x=hw.Float(0.0, 1.0))
+        s = self.bound()
+        mean, std = s.predict(space, [trial(0, {"x": 0.5}, 1.0)], [{"x": 0.1}])
+        assert np.isnan(mean).all() and np.isnan(std).all()
+        assert s.importance(space, []) == {}
+
+    def test_importance_ranks_the_parameter_that_matters_first(self):
+        space = hw.Space(lr=hw.Float(1e-5, 1e-1, log=True), units=hw.Int(8, 256),
+                         act=["relu", "tanh", "elu"], junk=hw.Float(0.0, 1.0), epochs=hw.Fixed(3))
+        history = random_history(space, 30, fn=lambda p: (math.log10(p["lr"]) + 3) ** 2
+                                 + 0.3 * (p["act"] != "elu"))
+        imp = self.bound().importance(space, history)
+        assert set(imp) == {"lr", "units", "act", "junk"}
+        assert abs(sum(imp.values()) - 1.0) < 1e-9
+        assert imp["lr"] == max(imp.values())
+        assert imp["act"] > imp["junk"] and imp["act"] > imp["units"]
+
+    def test_reading_the_model_does_not_change_the_next_proposal(self):
+        space = mixed_space()
+        history = random_history(space, 12)
+        plain = self.bound().ask(space, history, [])
+        s = self.bound()
+        s.predict(space, history[:-3], [history[0].params])  # another data set in between
+        s.importance(space, history)
+        assert s.ask(space, history, []) == plain
+
+
 class TestOptunaStrategy(StrategyConformance):
     learns = True
     stateless = False  # the sampler's generator advances with every ask
