@@ -381,6 +381,46 @@ class TestBayes(StrategyConformance):
         assert up["x"] > 0.8 and down["x"] < 0.2
 
 
+    def test_an_integer_whose_best_value_is_its_lower_bound_gets_proposed(self):
+        # As batch_size in an MLP: all that was tried is 100..250, the loss falls
+        # towards small batches, and the best value is the bound itself.
+        space = hw.Space(batch_size=hw.Int(10, 250), units=hw.Int(10, 100),
+                         lr=hw.Float(1e-5, 1e-1, log=True), alpha=hw.Float(1e-5, 10, log=True),
+                         momentum=hw.Float(0.5, 0.99), frac=hw.Float(0.1, 0.9))
+
+        def fn(p: dict[str, Any]) -> float:
+            return (p["batch_size"] / 250 + (math.log10(p["lr"]) + 3) ** 2 / 4
+                    + (p["momentum"] - 0.9) ** 2 + 0.001 * p["units"])
+
+        for seed in range(3):
+            rng = np.random.default_rng(seed)
+            history = []
+            for i in range(20):
+                p = space.sample(rng)
+                p["batch_size"] = int(rng.integers(100, 251))
+                history.append(trial(i, p, fn(p)))
+            drive(self.bound(seed=seed), space, 5, fn=fn, history=history)
+            assert 10 in [t.params["batch_size"] for t in history[20:]], seed
+
+    def test_the_relaxed_integer_gradient_is_the_gradient(self):
+        # The acquisition is refined along integers as real numbers: its derivative
+        # must match finite differences (else L-BFGS-B walks the wrong way).
+        space = hw.Space(n=hw.Int(3, 900, log=True), m=hw.Int(0, 40), x=hw.Float(0.0, 1.0))
+        history = random_history(space, 5, fn=lambda p: 0.0)
+        enc = _Encoder(space, _reference(space, history))
+        assert sorted(enc.relaxable) == [0, 1, 2]
+        U = np.random.default_rng(3).uniform(0.05, 0.95, (20, 3))
+        F, dF = enc.cube(U, grad=True, relax=True)
+        cols = enc.column_of_feature()
+        for f in range(enc.width):
+            V = U.copy()
+            V[:, cols[f]] += 1e-6
+            G, _ = enc.cube(V, relax=True)
+            np.testing.assert_allclose((G[:, f] - F[:, f]) / 1e-6, dF[:, f], rtol=1e-4)
+        # without relax the same points are rounded as Space.decode rounds them
+        rounded, _ = enc.cube(U)
+        np.testing.assert_allclose(rounded, enc.params([space.decode(u) for u in U]))
+
     # -- what the model believes (the dashboard's belief band and importance) ---------
     def test_predict_speaks_in_the_objectives_units_and_knows_where_it_has_looked(self):
         # A loss around 100 with a dip at x = 3; the model saw x in [0, 5] only.
