@@ -23,9 +23,11 @@ How a proposal is made (see :class:`Bayes`):
 4. **Acquisition.** Log expected improvement (``"ei"``, numerically stable far from
    the incumbent) or a lower confidence bound (``"ucb"``), maximised over
    quasi-random candidates in the *current* space plus candidates around the best
-   points, then refined by a batched L-BFGS-B on the continuous coordinates.
-   Candidates are decoded through the space, so integers, steps and choices are
-   rounded before they are scored, and the proposal is always a point of the space.
+   points, then refined by a batched L-BFGS-B on the continuous coordinates and on
+   the plain integers (moved as real numbers, then rounded and scored again, so an
+   integer reaches either end of its range the way a real number does). Candidates
+   are decoded through the space, so integers, steps and choices are rounded before
+   they are scored, and the proposal is always a point of the space.
 
 Failed trials, pruned trials, running trials and duplicates are handled as
 described in :meth:`Bayes.ask`.
@@ -550,6 +552,12 @@ class Bayes(Strategy):
     transform of the values (robust to heavy tails, e.g. a loss that explodes for bad
     learning rates); ``"none"`` to the standardised values.
 
+    What the model believes is public, for charts (the dashboard's belief band and
+    parameter importance): :meth:`predict` gives the posterior mean and deviation at
+    any points in the objective's units, :meth:`importance` a weight per parameter
+    from the length scales. Both reuse the fit of the last proposal on the same data,
+    and reading them never changes what the scan tries next.
+
     >>> import hpo_widgets as hw
     >>> bo = hw.Bayes(acquisition="ei")
     >>> bo.bind(seed=0, minimize=True)
@@ -560,6 +568,11 @@ class Bayes(Strategy):
     ...     history.append(hw.Trial(id=i, params=p, status="finished", value=(p["x"] - 1) ** 2))
     >>> abs(min(history, key=lambda t: t.value).params["x"] - 1) < 0.05
     True
+    >>> mean, std = bo.predict(space, history, [{"x": 1.0}, {"x": -2.0}])
+    >>> bool(abs(mean[0]) < 0.05 and std[1] > std[0])
+    True
+    >>> list(bo.importance(space, history))
+    ['x']
     """
 
     name = "bayes"
