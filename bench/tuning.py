@@ -25,7 +25,11 @@ pending points, as a scan with ``n_jobs=4`` asks), ``sobol`` and ``random`` (our
 ``optuna-gp`` (GPSampler), ``optuna-tpe`` (TPE, independent), ``optuna-tpe-mv``
 (TPE, multivariate), ``skopt-gp`` (scikit-optimize's Optimizer set up as gp_minimize
 sets it up), ``smac`` (SMAC3's hyperparameter-optimisation facade), ``hebo`` (run in
-a subprocess from a separate install, ``--hebo-path``, because HEBO pins old numpy).
+a subprocess from a separate install, ``pip install --target /tmp/hebo hebo`` and
+``--hebo-path /tmp/hebo``, because HEBO pins old numpy and pandas). Ablations of our
+strategy run as ``bayes[attribute=value,...]`` (e.g. ``bayes[n_initial=5]`` or
+``bayes[_relax_integers=false]``), and ``--old DIR`` adds ``bayes-old``, the Bayes of
+another checkout, to the same run.
 
 Score (Bayesmark's normalisation): per task and seed, 100 = the best value any method
 found on that task and seed, 0 = the median of single random draws on that task (the
