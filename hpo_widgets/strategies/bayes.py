@@ -917,7 +917,7 @@ class Bayes(Strategy):
         def fun(v: np.ndarray) -> tuple[float, np.ndarray]:
             U = base.copy()
             U[:, cols] = v.reshape(q, c)
-            F, dF = enc.cube(U, grad=True, relax=True)
+            F, dF = enc.cube(U, grad=True, relax=self._relax_integers)
             assert dF is not None
             mu, sd, dmu, dsd = gp.predict_grad(F)
             if self.acquisition == "ei":
