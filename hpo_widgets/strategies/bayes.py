@@ -23,11 +23,12 @@ How a proposal is made (see :class:`Bayes`):
 4. **Acquisition.** Log expected improvement (``"ei"``, numerically stable far from
    the incumbent) or a lower confidence bound (``"ucb"``), maximised over
    quasi-random candidates in the *current* space plus candidates around the best
-   points, then refined by a batched L-BFGS-B on the continuous coordinates and on
-   the plain integers (moved as real numbers, then rounded and scored again, so an
-   integer reaches either end of its range the way a real number does). Candidates
-   are decoded through the space, so integers, steps and choices are rounded before
-   they are scored, and the proposal is always a point of the space.
+   points (clipped to the range, so the ends of an integer range are proposed as
+   often as a real one's), then refined by a batched L-BFGS-B on the continuous
+   coordinates. Candidates are decoded through the space, so integers, steps and
+   choices are rounded before they are scored, and the proposal is always a point of
+   the space. (Refining integers too, relaxed to reals and rounded afterwards, was
+   measured on real tuning tasks and lost; see ``Bayes._relax_integers``.)
 
 Failed trials, pruned trials, running trials and duplicates are handled as
 described in :meth:`Bayes.ask`.
@@ -576,12 +577,16 @@ class Bayes(Strategy):
     """
 
     name = "bayes"
-    # Switches for ablations (bench/tuning.py, methods like "bayes[_relax_integers=false]").
-    # Bound candidates are off: the relaxed refinement reaches a bound when the
-    # acquisition points there, and the extra candidates drew proposals to the edges of
-    # real-valued spaces (Rosenbrock-10, 10 seeds, 50 evaluations: median regret 6.8e3
-    # with them, 3.3e3 without).
-    _relax_integers = True
+    # Switches for ablations (bench/tuning.py, methods like "bayes[_relax_integers=true]"),
+    # both off: measured, neither helps. bench/tuning.py (4 scikit-learn tasks x 3 seeds,
+    # paired normalised scores): refining integers as relaxed reals scored -1.5 +- 0.7
+    # at 20 evaluations and -1.8 +- 0.8 at 50 against integers taken from the candidates
+    # (worst on the 3-integer gradient-boosting task); candidates with one coordinate
+    # moved to a bound scored -0.5 +- 1.1 at 50 and drew Rosenbrock-10 proposals to the
+    # edges (bench/efficiency.py, 10 seeds: median regret 6.8e3 against 3.3e3). Integers
+    # already reach their bounds: perturbations around the best points are clipped to
+    # the ends of the range.
+    _relax_integers = False
     _bound_candidates = False
 
     def __init__(self, acquisition: str = "ei", *, n_initial: int | None = None,
