@@ -337,6 +337,13 @@ class _GP:
     bench/efficiency.py, 6 seeds, 50 evaluations) median regret was Branin 3.4e-5
     (this model: 3.4e-5), Hartmann6 1.37 (0.06), Rosenbrock-10 4.8e4 (3.0e3), at
     0.24-0.57 s per proposal against 0.035-0.05 s.
+
+    Why not a torch GP (Optuna's GPSampler) or scikit-optimize's: on real tuning tasks
+    (bench/tuning.py: 4 scikit-learn models, 3 seeds, 100 = best found, 0 = a median
+    random draw) this model scored 95.4 / 98.3 at 20 / 50 evaluations, Optuna's GP
+    94.4 / 96.0 and scikit-optimize 93.0 / 97.2, while a proposal at 100 observations
+    of a 9-parameter space took 0.10 s here against 1.8 s and 5.4 s (same loaded
+    2-core machine, one run).
     """
 
     NOISE_MIN = 1e-6
