@@ -20,6 +20,11 @@ Quick run::
 Full run (the table in the issue note)::
 
     python bench/efficiency.py --seeds 10
+
+Before/after a change, both in one run (``bayes-old`` is the other checkout's Bayes)::
+
+    git worktree add /tmp/old main
+    python bench/efficiency.py --seeds 10 --methods bayes,bayes-old --old /tmp/old
 """
 
 # Matrices keep their maths names (X, F) in the ablation model below.
@@ -38,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(1, str(Path(__file__).resolve().parent))
 
 import hpo_widgets.strategies as hs
 from hpo_widgets.space import Float, Space
@@ -94,8 +100,12 @@ PROBLEMS = {
 # Methods: each returns the sequence of values it evaluated and its own time per call
 # ----------------------------------------------------------------------------------
 def run_ours(strategy: hs.Strategy, problem: Problem, n: int,
-             seed: int) -> tuple[list[float], float]:
-    space = problem.space
+             seed: int, pkg: object = None) -> tuple[list[float], float]:
+    """Our strategy on ``problem``; ``pkg`` is another checkout's package (``--old``),
+    whose strategy must be given that package's own Space and Trial."""
+    space = problem.space if pkg is None else pkg.Space(  # type: ignore[attr-defined]
+        {f"x{i}": pkg.Float(lo, hi) for i, (lo, hi) in enumerate(problem.bounds)})  # type: ignore[attr-defined]
+    make_trial = Trial if pkg is None else pkg.Trial  # type: ignore[attr-defined]
     names = space.tunable
     strategy.bind(seed=seed, minimize=True)
     history: list[Trial] = []
@@ -106,7 +116,7 @@ def run_ours(strategy: hs.Strategy, problem: Problem, n: int,
         spent += time.perf_counter() - t0
         assert params is not None
         value = problem(np.array([params[k] for k in names]))
-        trial = Trial(id=i, params=params, status="finished", value=value)
+        trial = make_trial(id=i, params=params, status="finished", value=value)
         history.append(trial)
         strategy.tell(trial)
     return [t.value for t in history], spent / n  # type: ignore[misc]
@@ -332,7 +342,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--proposal-repeats", type=int, default=5)
     ap.add_argument("--proposal-methods", default="bayes,optuna-gp",
                     help="whose proposal time to measure: bayes and/or optuna-gp")
+    ap.add_argument("--old", default="",
+                    help="another checkout (e.g. `git worktree add /tmp/old main`) whose "
+                         "Bayes runs as 'bayes-old' in the same run")
     args = ap.parse_args(argv)
+    if args.old:
+        from tuning import load_old  # bench/tuning.py, next to this file
+
+        old = load_old(args.old)
+        METHODS["bayes-old"] = lambda p, n, s: run_ours(old.OldBayes(), p, n, s, pkg=old)
 
     budgets = [int(b) for b in args.budgets.split(",") if b]
     n = max(budgets)

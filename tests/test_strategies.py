@@ -381,6 +381,93 @@ class TestBayes(StrategyConformance):
         assert up["x"] > 0.8 and down["x"] < 0.2
 
 
+    def test_an_integer_whose_best_value_is_its_lower_bound_gets_proposed(self):
+        # As batch_size in an MLP: all that was tried is 100..250, the loss falls
+        # towards small batches, and the best value is the bound itself.
+        space = hw.Space(batch_size=hw.Int(10, 250), units=hw.Int(10, 100),
+                         lr=hw.Float(1e-5, 1e-1, log=True), alpha=hw.Float(1e-5, 10, log=True),
+                         momentum=hw.Float(0.5, 0.99), frac=hw.Float(0.1, 0.9))
+
+        def fn(p: dict[str, Any]) -> float:
+            return (p["batch_size"] / 250 + (math.log10(p["lr"]) + 3) ** 2 / 4
+                    + (p["momentum"] - 0.9) ** 2 + 0.001 * p["units"])
+
+        for seed in range(3):
+            rng = np.random.default_rng(seed)
+            history = []
+            for i in range(20):
+                p = space.sample(rng)
+                p["batch_size"] = int(rng.integers(100, 251))
+                history.append(trial(i, p, fn(p)))
+            drive(self.bound(seed=seed), space, 5, fn=fn, history=history)
+            assert 10 in [t.params["batch_size"] for t in history[20:]], seed
+
+    def test_the_relaxed_integer_gradient_is_the_gradient(self):
+        # The acquisition is refined along integers as real numbers: its derivative
+        # must match finite differences (else L-BFGS-B walks the wrong way).
+        space = hw.Space(n=hw.Int(3, 900, log=True), m=hw.Int(0, 40), x=hw.Float(0.0, 1.0))
+        history = random_history(space, 5, fn=lambda p: 0.0)
+        enc = _Encoder(space, _reference(space, history))
+        assert sorted(enc.relaxable) == [0, 1, 2]
+        U = np.random.default_rng(3).uniform(0.05, 0.95, (20, 3))
+        F, dF = enc.cube(U, grad=True, relax=True)
+        cols = enc.column_of_feature()
+        for f in range(enc.width):
+            V = U.copy()
+            V[:, cols[f]] += 1e-6
+            G, _ = enc.cube(V, relax=True)
+            np.testing.assert_allclose((G[:, f] - F[:, f]) / 1e-6, dF[:, f], rtol=1e-4)
+        # without relax the same points are rounded as Space.decode rounds them
+        rounded, _ = enc.cube(U)
+        np.testing.assert_allclose(rounded, enc.params([space.decode(u) for u in U]))
+
+    # -- what the model believes (the dashboard's belief band and importance) ---------
+    def test_predict_speaks_in_the_objectives_units_and_knows_where_it_has_looked(self):
+        # A loss around 100 with a dip at x = 3; the model saw x in [0, 5] only.
+        space = hw.Space(x=hw.Float(0.0, 10.0), noise=hw.Float(0.0, 1.0))
+        rng = np.random.default_rng(1)
+        history = [trial(i, {"x": float(x), "noise": float(rng.random())},
+                         100.0 + (x - 3.0) ** 2) for i, x in enumerate(np.linspace(0, 5, 14))]
+        s = self.bound()
+        points = [{"x": 3.0, "noise": 0.5}, {"x": 0.5, "noise": 0.5}, {"x": 9.5, "noise": 0.5}]
+        mean, std = s.predict(space, history, points)
+        assert mean.shape == std.shape == (3,)
+        assert abs(mean[0] - 100.0) < 0.5 and abs(mean[1] - 106.25) < 1.0
+        assert std[2] > 5 * max(std[0], std[1])  # unexplored: unsure
+        # maximising: the same numbers come back in the user's direction
+        up = self.bound(minimize=False)
+        neg = [trial(t.id, t.params, -t.value) for t in history]
+        mean_up, _ = up.predict(space, neg, points)
+        np.testing.assert_allclose(mean_up[:2], -mean[:2], rtol=1e-3)
+
+    def test_predict_and_importance_before_a_model_exists(self):
+        space = hw.Space(x=hw.Float(0.0, 1.0))
+        s = self.bound()
+        mean, std = s.predict(space, [trial(0, {"x": 0.5}, 1.0)], [{"x": 0.1}])
+        assert np.isnan(mean).all() and np.isnan(std).all()
+        assert s.importance(space, []) == {}
+
+    def test_importance_ranks_the_parameter_that_matters_first(self):
+        space = hw.Space(lr=hw.Float(1e-5, 1e-1, log=True), units=hw.Int(8, 256),
+                         act=["relu", "tanh", "elu"], junk=hw.Float(0.0, 1.0), epochs=hw.Fixed(3))
+        history = random_history(space, 30, fn=lambda p: (math.log10(p["lr"]) + 3) ** 2
+                                 + 0.3 * (p["act"] != "elu"))
+        imp = self.bound().importance(space, history)
+        assert set(imp) == {"lr", "units", "act", "junk"}
+        assert abs(sum(imp.values()) - 1.0) < 1e-9
+        assert imp["lr"] == max(imp.values())
+        assert imp["act"] > imp["junk"] and imp["act"] > imp["units"]
+
+    def test_reading_the_model_does_not_change_the_next_proposal(self):
+        space = mixed_space()
+        history = random_history(space, 12)
+        plain = self.bound().ask(space, history, [])
+        s = self.bound()
+        s.predict(space, history[:-3], [history[0].params])  # another data set in between
+        s.importance(space, history)
+        assert s.ask(space, history, []) == plain
+
+
 class TestOptunaStrategy(StrategyConformance):
     learns = True
     stateless = False  # the sampler's generator advances with every ask
