@@ -52,9 +52,9 @@ def predictor(strategy: Any, space: Space, trials: Sequence[Trial], minimize: bo
     """``(predict, label)`` for the belief band, or ``None`` when there is no belief.
 
     A strategy with a public ``predict(space, history, points) -> (mean, std)`` is asked
-    (its own model, e.g. Bayes' Gaussian process). A Bayes strategy without one gets a
-    Gaussian process fitted on the same trials (:func:`analysis.fit_surrogate`), labelled
-    as such. Model-free strategies (random, sobol, grid) have no belief to show.
+    (its own model, e.g. Bayes' Gaussian process): the band shows what the strategy
+    believes, not a second model's guess. Model-free strategies (random, sobol, grid)
+    have no belief to show.
     """
     skip = set(excluded)
     history = [t for t in trials if t.done and t.id not in skip]
@@ -63,12 +63,6 @@ def predictor(strategy: Any, space: Space, trials: Sequence[Trial], minimize: bo
     own = getattr(strategy, "predict", None)
     if callable(own):
         return functools.partial(own, space, history), f"{strategy.name}'s model"
-    if getattr(strategy, "name", None) == "bayes":
-        try:
-            fitted = analysis.fit_surrogate(history, space, minimize, columns=columns)
-        except ValueError:
-            return None
-        return fitted.predict, "a Gaussian process fitted on the trials"
     return None
 
 
