@@ -437,24 +437,39 @@ class Scan:
     # -- the human's side: ideas to try, trials to leave out, the settings history ---------
     def _write(self, fn: Callable[[Store, Driver | None], Any]) -> None:
         """Apply a change to the store and the trials in memory as their one writer does:
-        a running scan's driver applies it (a message), an idle scan takes the run lock
-        for the write (``ScanLocked`` if another process runs this scan)."""
-        with self._lock:
-            if self._control.phase == "running":
-                d = self._driver
-                assert d is not None
-                self._control.inbox.put(("apply", lambda drv: fn(drv.store, drv)))
-                return
-        if self._control.phase == "ending":
-            self.wait()
-        with self._lock:
-            store = self._store
-            store.acquire()
-            try:
-                if store.get_meta("space") is None:   # never started: make it loadable
-                    store.update_meta({**self._meta(), "status": self.status})
-                fn(store, None)
-            finally:
+        a running scan's driver applies it (a message); an idle scan takes the run lock
+        (``ScanLocked`` if another process runs this scan), re-reads the store when
+        someone else wrote since (as :meth:`start` does: a stale object never writes an
+        old copy of a trial over a newer one), writes, and marks a new session so that
+        other objects of this scan re-read before they write."""
+        while True:
+            with self._lock:
+                phase = self._control.phase
+                if phase == "running":
+                    self._control.inbox.put(("apply", lambda drv: fn(drv.store, drv)))
+                    return
+                if phase == "idle":   # checked and written under one hold of the lock
+                    self._write_idle(fn)
+                    return
+            self.wait()   # "ending": the driver is finishing; write once it has
+
+    def _write_idle(self, fn: Callable[[Store, Driver | None], Any]) -> None:
+        store = self._store
+        held = store.holds_lock
+        store.acquire()
+        try:
+            if store.get_meta("session") != self._seen_session or self._book.deferred:
+                store.mark_interrupted()   # we hold the lock: rows left running are dead
+                self._take_stored(store.trials(), list(store.skipped), interrupted=True)
+                self._feed_pruner()
+            if store.get_meta("space") is None:   # never started: make it loadable
+                store.update_meta({**self._meta(), "status": self.status})
+            fn(store, None)
+            session = uuid.uuid4().hex
+            store.set_meta("session", session)
+            self._seen_session = session
+        finally:
+            if not held:
                 store.release()
 
     def _record(self, what: str, change: Any, by: str) -> None:

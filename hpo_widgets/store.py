@@ -367,6 +367,11 @@ class Store:
             self._lockfile.close()
             self._lockfile = None
 
+    @property
+    def holds_lock(self) -> bool:
+        """Whether this object holds the run lock (taken by :meth:`acquire`)."""
+        return self._lockfile is not None
+
     def is_locked(self) -> bool:
         """Whether any process (this one included) is running this scan now."""
         return self._lockfile is not None or lock_held(self.path)

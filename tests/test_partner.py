@@ -294,3 +294,27 @@ def test_the_pruner_forgets_excluded_trials(tmp_path):
     scan.max_trials = 12
     scan.start().wait(30)
     assert scan.trial(again).status == "finished"        # the median without them
+
+
+# -- two objects of one scan (a re-run cell, a viewer): changes made while idle ----------
+def test_an_idle_change_through_a_stale_object_never_drops_anothers_write(tmp_path):
+    a = hw.Scan(bowl, SPACE, max_trials=3, seed=0, store=tmp_path, name="two")
+    a.start().wait(20)
+    viewer = hw.load(tmp_path / "two")
+    assert len(viewer.trials) == 3                      # the viewer holds its own copies
+    a._add_metrics(1, {"test": 0.5})                     # what KerasScan.evaluate() does
+    viewer.exclude(1, "data bug")                        # through the stale viewer
+    stored = hw.load(tmp_path / "two").trial(1)
+    assert stored.metrics.get("test") == 0.5 and stored.excluded == "data bug"
+
+
+def test_an_idea_enqueued_through_one_object_runs_in_another(tmp_path):
+    a = hw.Scan(bowl, SPACE, max_trials=3, seed=0, store=tmp_path, name="two")
+    a.start().wait(20)
+    b = hw.Scan(bowl, SPACE, max_trials=3, seed=0, store=tmp_path, name="two")
+    (tid,) = a.enqueue({"x": 0.5})
+    b.max_trials = 6
+    b.start().wait(20)
+    t = b.trial(tid)
+    assert t is not None and t.status == "finished" and t.source == "user"
+    assert hw.load(tmp_path / "two").counts.get("queued", 0) == 0

@@ -562,3 +562,51 @@ def test_docstring_examples_run(name):
     module = importlib.import_module(f"hpo_widgets.strategies.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted and not result.failed
+
+
+def test_reading_the_bayes_model_while_it_proposes_leaves_blas_threads_as_they_were():
+    """The dashboard's predict() runs while the driver's ask() does: overlapping
+    one-thread limits must not leave the process on one BLAS thread, and the shared fit
+    cache must not break a proposal."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    space = hw.Space(x=hw.Float(0.0, 1.0), n=hw.Int(1, 50))
+    strategy = hw.Bayes()
+    strategy.bind(seed=0, minimize=True)
+    rng = np.random.default_rng(0)
+    history = [Trial(id=i, params={"x": float(rng.random()), "n": int(rng.integers(1, 51))},
+                     status="finished", value=float(rng.random()), finished=float(i))
+               for i in range(30)]
+    strategy.predict(space, history[:10], [history[0].params])   # every BLAS loaded
+    before = blas()
+    errors: list[BaseException] = []
+
+    def read():
+        try:
+            for k in range(20):
+                strategy.predict(space, history[: 10 + k], [history[0].params])
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    for k in range(10):
+        assert strategy.ask(space, history[: 12 + k], []) is not None
+    reader.join()
+    assert not errors, errors
+    assert blas() == before
+    # the interleaving that used to stick: A limits, B limits, A restores, B restores
+    from hpo_widgets.strategies.bayes import _one_blas_thread
+
+    a, b = _one_blas_thread(), _one_blas_thread()
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert min(blas()) == 1            # B still computes: still limited
+    b.__exit__(None, None, None)
+    assert blas() == before

@@ -40,9 +40,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import math
 import numbers
+import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,23 +61,53 @@ _SQRT5 = math.sqrt(5.0)
 _THREADPOOLS: Any = None
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
-    """BLAS on one thread while a proposal is computed.
+def _locked(method: Any) -> Any:
+    """Run a method of :class:`Bayes` holding the instance's lock (see its ``_lock``)."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
+_BLAS_LOCK = threading.Lock()
+_BLAS_USERS = 0
+_BLAS_LIMIT: Any = None
+
+
+@contextlib.contextmanager
+def _one_blas_thread() -> Any:
+    """BLAS on one thread while a proposal (or a prediction for a chart) is computed.
 
     The matrices are small (at most a few hundred rows): a multi-threaded BLAS only adds
     the cost of waking its threads, and on a busy machine (trials training alongside)
     that wait made single factorisations take milliseconds instead of microseconds. The
     limit is process-wide for the few milliseconds of a proposal, which objectives
     running meanwhile (TensorFlow, PyTorch: their own thread pools) do not notice.
+    Overlapping users (the driver's ask and the dashboard's predict, two scans) share one
+    limit, set by the first and restored by the last: a restore in between would leave
+    the whole process on one BLAS thread for good.
     """
-    global _THREADPOOLS
+    global _THREADPOOLS, _BLAS_USERS, _BLAS_LIMIT
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - comes with scikit-learn
-        return contextlib.nullcontext()
-    if _THREADPOOLS is None:
-        _THREADPOOLS = ThreadpoolController()
-    return _THREADPOOLS.limit(limits=1, user_api="blas")
+        yield
+        return
+    with _BLAS_LOCK:
+        if _THREADPOOLS is None:
+            _THREADPOOLS = ThreadpoolController()
+        if _BLAS_USERS == 0:
+            _BLAS_LIMIT = _THREADPOOLS.limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0 and _BLAS_LIMIT is not None:
+                _BLAS_LIMIT.restore_original_limits()
+                _BLAS_LIMIT = None
 
 
 # ----------------------------------------------------------------------------------
@@ -620,7 +652,21 @@ class Bayes(Strategy):
         self._theta: dict[int, np.ndarray] = {}  # warm starts, by model width
         self._fits: dict[str, np.ndarray] = {}  # fitted hyperparameters, by exact data
         self.last_fit: _GP | None = None  # the model behind the last proposal (for charts)
+        # ask() runs on the driver thread, predict()/importance() on the dashboard's
+        # refresher or the user's: the fit cache, warm starts and the scale of the last
+        # fit are shared, so each call has them to itself.
+        self._lock = threading.RLock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    @_locked
     def bind(self, *, seed: int | None, minimize: bool) -> None:
         super().bind(seed=seed, minimize=minimize)
         self._initial.bind(seed=seed, minimize=minimize)
@@ -718,6 +764,7 @@ class Bayes(Strategy):
         self._theta = warm
         return enc, gp
 
+    @_locked
     def predict(self, space: Space, history: Sequence[Trial],
                 points: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
         """What the model believes about ``points`` (parameter dicts): the posterior
@@ -745,6 +792,7 @@ class Bayes(Strategy):
                        self._unstandardise(mu + sd))
         return mid, np.abs(hi - lo) / 2.0
 
+    @_locked
     def importance(self, space: Space, history: Sequence[Trial]) -> dict[str, float]:
         """How much each tunable parameter of ``space`` matters to the model, from its
         length scales: ``1 / length scale`` of the parameter's coordinate (the shortest
@@ -768,6 +816,7 @@ class Bayes(Strategy):
         return {k: (v / total if total > 0 else 0.0) for k, v in raw.items()}
 
     # -- asking --------------------------------------------------------------------------
+    @_locked
     def ask(self, space: Space, history: Sequence[Trial],
             pending: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         """The next point.
