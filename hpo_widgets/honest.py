@@ -735,7 +735,8 @@ def luck(scan: Any, *, top: int | None = None, metric: str | None = None,
 
         scan = load(scan)
     folder = _folder(scan)
-    trials = [t for t in scan.trials if t.status == "finished" and t.value is not None]
+    trials = [t for t in scan.trials if t.status == "finished" and t.value is not None
+              and getattr(t, "excluded", None) is None]   # excluded: never the best
     found = {t.id: folder / f"{t.id}.npz" for t in trials}
     found = {tid: p for tid, p in found.items() if p.exists()}
     if not found:

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from . import metrics as M
-from .scan import Scan, ScanEvent, infer_mode
+from .options import metric_direction
+from .scan import Scan, ScanEvent
 from .space import Space
 
 __all__ = ["KerasScan"]
@@ -796,7 +797,7 @@ class KerasScan(Scan):
         if metric is not None and not (isinstance(metric, str) and metric):
             raise TypeError(f"metric must be a name such as 'honest', 'val_f1' or 'val_loss', "
                             f"or None for the default, got {metric!r}")
-        if mode is None and metric is not None and infer_mode(metric) is None:
+        if mode is None and metric is not None and metric_direction(metric) is None:
             raise ValueError(f"mode: cannot tell whether {metric!r} should be minimised or "
                              "maximised; pass mode='min' or mode='max'")
         space = Space.coerce(space)
@@ -900,7 +901,7 @@ class KerasScan(Scan):
                                 int(batch_size), self.n_classes, int(split_seed),
                                 None if self.weights_dir is None else str(self.weights_dir),
                                 dict(fit_kwargs or {}), in_process,
-                                minimize=(mode or infer_mode(metric)) == "min",
+                                minimize=(mode or metric_direction(metric)) == "min",
                                 data_token=token, val_fraction=val_fraction,
                                 scan_dir=str(folder.resolve()))
         executor = options.pop("executor", None)
@@ -926,9 +927,9 @@ class KerasScan(Scan):
 
     def _make_runner(self) -> Any:
         if self._pool_factory is not None:
-            from .scan import _TrialRunner
+            from .runners import TrialRunner
 
-            return _TrialRunner(self._pool_factory(), owned=True)
+            return TrialRunner(self._pool_factory(), owned=True)
         return super()._make_runner()
 
     # -- best model --------------------------------------------------------------------------
@@ -1005,7 +1006,7 @@ class KerasScan(Scan):
         if len(d["y_test"]) == 0:
             raise ValueError("no held-out test data: build the scan with test_split > 0 or "
                              "test_data=(x_test, y_test)")
-        finished = [t for t in self.trials if t.status == "finished" and t.value is not None]
+        finished = [t for t in self.learnt if t.status == "finished" and t.value is not None]
         if not finished:
             raise ValueError("no finished trial to evaluate yet")
         finished.sort(key=lambda t: t.value if self.minimize else -t.value)  # type: ignore[operator]

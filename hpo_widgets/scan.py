@@ -40,7 +40,6 @@ from .options import ScanOptions, check_option, metric_direction
 from .outcome import takes_trial
 from .pruning import Pruner, make_pruner
 from .runners import (
-    TrialRunner,
     capabilities,
     default_slots_cap,
     is_dask_client,
@@ -57,9 +56,8 @@ __all__ = ["SCAN_STATUSES", "Scan", "ScanEvent", "StoreCorrupt", "load", "regist
 
 log = logging.getLogger("hpo_widgets")
 
-# names keras.py imports from here (infer_mode is options.metric_direction)
+#: The name this decision had before options.metric_direction (kept for old imports).
 infer_mode = metric_direction
-_TrialRunner = TrialRunner
 
 #: How a scan reaches its views without importing them: name -> "module:attribute".
 VIEWS: dict[str, Any] = {"dashboard": "hpo_widgets.widgets:Dashboard",
@@ -601,6 +599,13 @@ class Scan:
         self._record(what, {"trial": tid, "reason": reason}, "user")
         self._write(put)
 
+    @property
+    def learnt(self) -> list[Trial]:
+        """The ended trials the strategy and the pruner learn from, in the order they
+        ended: every ended trial but the excluded ones (the trials that can be "best")."""
+        with self._lock:
+            return list(self._book.learnt())
+
     def _add_metrics(self, trial_id: int, extra: dict[str, Any]) -> Trial:
         """Add metrics to an ended trial (``evaluate()``'s cv_mean, test, ...) through the
         store's one writer, as :meth:`exclude` does; returns the trial as stored. Waits
@@ -622,7 +627,9 @@ class Scan:
                 applied.set()
 
         self._write(put)
-        applied.wait(60)
+        if not applied.wait(60):
+            raise TimeoutError(f"scan {self.name!r}: the driver did not apply the new "
+                               f"metrics of trial {tid} within 60 s; they may still land")
         if not out:
             raise KeyError(f"scan {self.name!r} has no trial {tid} (or it was not written)")
         return out[0]

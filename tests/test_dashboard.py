@@ -514,3 +514,28 @@ def _scales():
     import bqplot as bq
 
     return {"x": bq.LinearScale(), "y": bq.LinearScale()}
+
+
+def test_an_excluded_trial_is_never_the_best_in_the_views_and_a_damaged_file_stops_nothing(
+        store):
+    """Excluded trials stay on the charts but are never 'best': not on the best-so-far
+    line, not in selection luck, not where 'Narrow to top 10%' looks. A kept-predictions
+    file that cannot be read leaves the luck out and the rest of the redraw drawn."""
+    from hpo_widgets import honest
+    from hpo_widgets.widgets import chart_data as cd
+    from hpo_widgets.widgets.honest_view import HonestView
+
+    scan = hw.Scan(_honest_objective(store / "ex"), {"miss": [1, 2, 10, 18]},
+                   metric="honest", max_trials=4, store=store, name="ex", strategy="grid")
+    dash = scan.dashboard()
+    scan.start().wait(20)
+    best = scan.best
+    scan.exclude(best.id, "data bug")
+    assert scan.best.id != best.id and best.id not in [t.id for t in scan.learnt]
+    assert honest.luck(scan).table.index[0] != best.id
+    _until(lambda: float(best.value) not in dash.hist_best.y.tolist())   # the best line
+    ranges = cd.top_fraction_ranges(scan.trials, scan.space, scan.minimize, min_trials=1)
+    assert best.params["miss"] not in ranges["miss"]
+    (store / "ex" / honest.PREDICTIONS / f"{scan.best.id}.npz").write_bytes(b"not a zip")
+    view = HonestView(scan, _scales())
+    assert view.update_luck() is None                  # no luck, no exception

@@ -152,13 +152,16 @@ def _best_indices(scores: np.ndarray, minimize: bool, k: int) -> np.ndarray:
     return np.argpartition(s, k - 1)[:k]
 
 
-def history_info(series: TrialSeries, minimize: bool,
-                 max_points: int = MAX_POINTS) -> dict[str, np.ndarray]:
-    """Score per trial (decimated) and the best-so-far line."""
+def history_info(series: TrialSeries, minimize: bool, max_points: int = MAX_POINTS,
+                 excluded: Sequence[int] = ()) -> dict[str, np.ndarray]:
+    """Score per trial (decimated) and the best-so-far line; ``excluded`` trials are
+    drawn but never the best (the scan does not count them)."""
     ids, scores = series.ids, series.scores
     keep = _best_indices(scores, minimize, 20)
     sel = decimate(ids.astype(float), scores, max_points, keep)
-    bx, by = best_so_far(ids, scores, minimize)
+    learnt = ~np.isin(ids, np.asarray(list(excluded), dtype=np.int64)) if len(excluded) \
+        else slice(None)
+    bx, by = best_so_far(ids[learnt], scores[learnt], minimize)
     return {"x": ids[sel], "y": scores[sel], "best_x": bx, "best_y": by,
             "n": np.array(len(ids))}
 
@@ -287,7 +290,8 @@ def top_fraction_ranges(trials: Sequence[Trial], space: Space, minimize: bool,
     current range. For choices: the values that appear among the top trials.
     Returns ``{}`` when fewer than ``min_trials`` trials have finished.
     """
-    done = [t for t in trials if t.status == "finished" and t.value is not None]
+    done = [t for t in trials if t.status == "finished" and t.value is not None
+            and getattr(t, "excluded", None) is None]
     if len(done) < min_trials:
         return {}
     done.sort(key=lambda t: t.value if minimize else -t.value)  # type: ignore[operator]

@@ -496,6 +496,7 @@ class Dashboard(W.VBox):
         self._keep_top = max(50, top_k)
         self._running: dict[int, Any] = {}
         self._user_ids: set[int] = set()    # finished trials the user enqueued
+        self._excluded_ids: set[int] = set()  # trials left out of learning: never "best"
         self._dirty: set[str] = {"all"}
         self._pending: list[Any] = []
         self._note = ""                     # what the last button press answered
@@ -837,9 +838,11 @@ class Dashboard(W.VBox):
         """Recompute the partner views at the next redraw (the trials learnt from changed)."""
         partner = getattr(self, "partner", None)
         if partner is not None:
-            partner._force = True
+            partner.invalidate()
 
     def _take(self, t: Any) -> None:
+        if t.excluded is not None:
+            self._excluded_ids.add(t.id)
         if t.source == "user" and t.status == "finished":
             self._user_ids.add(t.id)
         if t.status == "running":
@@ -879,8 +882,13 @@ class Dashboard(W.VBox):
             elif kind == "space":
                 self._dirty.add("space")
             elif kind == "trial_excluded":
+                if event.trial is not None:   # excluded, or included again
+                    if event.trial.excluded is None:
+                        self._excluded_ids.discard(event.trial.id)
+                    else:
+                        self._excluded_ids.add(event.trial.id)
                 self.partner_force()
-                self._dirty.update(("header", "table", "partner"))
+                self._dirty.update(("header", "history", "table", "partner"))
             else:   # status changes, max_trials, and evaluate() adding columns to trials
                 self._dirty.update(("header", "table"))
             self.stats["events"] += 1
@@ -1009,7 +1017,9 @@ class Dashboard(W.VBox):
             axis.tick_values = np.asarray(spec[3], dtype=float)
 
     def _draw_history(self) -> None:
-        info = cd.history_info(self.series, self.scan.minimize)
+        with self._lock:
+            excluded = list(self._excluded_ids)
+        info = cd.history_info(self.series, self.scan.minimize, excluded=excluded)
         n = int(info["n"])
         if n:
             ids = self.series.ids

@@ -106,8 +106,8 @@ class HonestView:
             self._luck_done, self._luck_at = done, time.monotonic()
             try:
                 self.luck = honest.luck(s, top=LUCK_TOP)
-            except (ValueError, OSError) as e:
-                log.debug("selection luck not available yet: %s", e)
+            except Exception as e:  # noqa: BLE001 - a damaged file must not stop a redraw
+                log.debug("selection luck not available: %s", e)
             else:
                 if self.on_luck is not None:
                     self.on_luck()

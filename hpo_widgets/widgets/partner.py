@@ -177,12 +177,17 @@ class PartnerPanel(W.VBox):
             self._wanted_fields = pd_.point_fields(t.params, self.scan.space)
         self._say(f"trial #{t.id}'s parameters: edit them, then Enqueue")
 
+    def invalidate(self) -> None:
+        """Recompute at the next redraw (the trials learnt from changed); any thread."""
+        with self._lock:
+            self._force = True
+
     def _click_enqueue(self, _: Any = None) -> None:
         try:
             point = pd_.parse_fields(self.scan.space,
                                      {n: w.value for n, w in self.fields.items()})
             ids = self.scan.enqueue(point)
-        except (ValueError, TypeError) as e:
+        except Exception as e:  # noqa: BLE001 - bad fields, ScanLocked...: said in the panel
             self._say(str(e), error=True)
             return
         self._say(f"enqueued as trial #{ids[0]}: it runs next"
@@ -194,8 +199,11 @@ class PartnerPanel(W.VBox):
         if t is None:
             self._say("pick a trial first", error=True)
             return
-        self.scan.exclude(t.id, self.reason.value.strip() or "excluded in the dashboard")
-        self._force = True
+        try:   # the scan's trial_excluded event makes the views recompute
+            self.scan.exclude(t.id, self.reason.value.strip() or "excluded in the dashboard")
+        except Exception as e:  # noqa: BLE001 - e.g. ScanLocked by another process
+            self._say(str(e), error=True)
+            return
         self._say(f"trial #{t.id} is left out of what the machine learns from")
 
     def _click_include(self, _: Any = None) -> None:
@@ -203,8 +211,11 @@ class PartnerPanel(W.VBox):
         if t is None:
             self._say("pick a trial first", error=True)
             return
-        self.scan.include(t.id)
-        self._force = True
+        try:
+            self.scan.include(t.id)
+        except Exception as e:  # noqa: BLE001 - e.g. ScanLocked by another process
+            self._say(str(e), error=True)
+            return
         self._say(f"trial #{t.id} is learnt from again")
 
     def _click_accept(self, _: Any = None) -> None:
@@ -213,7 +224,7 @@ class PartnerPanel(W.VBox):
             return
         try:
             self.scan.narrow(**s.narrow, by="suggestion")
-        except (ValueError, TypeError) as e:
+        except Exception as e:  # noqa: BLE001 - said in the panel, never lost in a log
             self._say(str(e), error=True)
             return
         with self._lock:
@@ -234,7 +245,15 @@ class PartnerPanel(W.VBox):
     # -- the refresher's side ------------------------------------------------------------
     def due(self) -> bool:
         """Whether the expensive views should be recomputed now."""
-        return self._force or self.schedule.due(self.scan.counts.get("finished", 0))
+        with self._lock:
+            if self._force:
+                return True
+        return self.schedule.due(self._n_learnt(self.scan.trials))
+
+    @staticmethod
+    def _n_learnt(trials: Any) -> int:
+        """Finished trials learnt from: what the schedule counts in due() and done()."""
+        return sum(1 for t in trials if t.status == "finished" and t.excluded is None)
 
     def compute(self, param: str | None) -> bool:
         """Recompute importance, the proposal and the belief along ``param`` when due
@@ -242,12 +261,13 @@ class PartnerPanel(W.VBox):
         if not self.due():
             return False
         t0 = time.perf_counter()
-        self._force = False
+        with self._lock:
+            self._force = False
         scan = self.scan
         trials = scan.trials
         space, minimize = scan.space, scan.minimize
         excluded = [t.id for t in trials if t.excluded is not None]
-        n_fin = sum(1 for t in trials if t.status == "finished" and t.id not in excluded)
+        n_fin = self._n_learnt(trials)
         imp = sug = band = None
         label = ""
         if n_fin >= MIN_FINISHED:
