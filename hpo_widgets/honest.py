@@ -79,6 +79,8 @@ from typing import Any
 
 import numpy as np
 
+from .options import base_metric
+
 __all__ = ["Luck", "compare", "interval", "keep", "luck", "score"]
 
 #: The lowest honest score: a model with no skill, or one that cannot be told from it.
@@ -754,7 +756,7 @@ def luck(scan: Any, *, top: int | None = None, metric: str | None = None,
             raise ValueError(f"trial {tid} kept predictions of other validation rows than "
                              f"trial {order[0]}: selection luck compares trials on the same "
                              "rows; keep one validation split for the whole scan")
-    own = str(getattr(scan, "metric", "")).removeprefix("val_")
+    own = base_metric(str(getattr(scan, "metric", "")))
     if metric is None:
         metric = own if own in _METRICS[first["kind"]] else None
     penalties = ({tid: rec["penalty"] for tid, rec in kept.items()} if own == "honest"

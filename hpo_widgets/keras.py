@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from . import metrics as M
+from .options import base_metric as _base_name
 from .options import metric_direction
 from .scan import Scan, ScanEvent
 from .space import Space
@@ -305,13 +306,6 @@ def _load_data(path: str, token: str) -> dict[str, XData]:
 
 
 # -- scoring ---------------------------------------------------------------------------------
-def _base_name(metric: str) -> str:
-    for prefix in ("val_", "test_"):
-        if metric.startswith(prefix):
-            return metric[len(prefix):]
-    return metric
-
-
 def _classification_scores(y_true: np.ndarray, y_prob: np.ndarray, n_classes: int,
                            prefix: str, metric: str) -> dict[str, Any]:
     y_prob = np.asarray(y_prob)

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OPTION_NAMES", "ScanOptions", "check_option", "metric_direction"]
+__all__ = ["OPTION_NAMES", "ScanOptions", "base_metric", "check_option", "metric_direction"]
 
 # -- which way is better ----------------------------------------------------------------
 _PREFIXES = ("val_", "test_", "train_", "valid_", "validation_")
@@ -35,6 +35,20 @@ _SCORE_TOKENS = {"accuracy", "acc", "f1", "fbeta", "precision", "recall", "auc",
                  "roc", "mcc", "ap", "auprc", "matthews", "corrcoef", "iou", "dice", "r2",
                  "sensitivity", "specificity", "kappa", "top", "score", "balanced",
                  "reward", "return", "honest", "map", "ndcg", "bleu", "rouge", "jaccard"}
+
+
+def base_metric(metric: str) -> str:
+    """Which score a metric is, whatever split it was measured on: ``val_f1`` and
+    ``test_f1`` are ``f1``; ``honest`` stays ``honest``. One answer for KerasScan, the
+    honest score and the dashboard.
+
+    >>> base_metric("val_honest"), base_metric("test_f1"), base_metric("loss")
+    ('honest', 'f1', 'loss')
+    """
+    for prefix in ("val_", "test_"):
+        if metric.startswith(prefix):
+            return metric[len(prefix):]
+    return metric
 
 
 def metric_direction(metric: str) -> str | None:

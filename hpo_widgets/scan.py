@@ -678,15 +678,6 @@ class Scan:
         with self._lock:
             return dict(self._book.counts)
 
-    @property
-    def _trials(self) -> dict[int, Trial]:   # read by older code; a copy
-        with self._lock:
-            return dict(self._book.trials)
-
-    @property
-    def _history(self) -> list[Trial]:
-        return self._book.history
-
     def _put(self, t: Trial) -> None:
         self._book.put(t)
 

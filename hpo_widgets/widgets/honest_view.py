@@ -30,6 +30,7 @@ import bqplot as bq
 import numpy as np
 
 from .. import honest
+from ..options import base_metric
 from . import chart_data as cd
 
 __all__ = ["HonestView"]
@@ -40,10 +41,6 @@ _BAR = "#9aa9bd"
 #: Selection luck for the header and the table compares the best this many trials (an
 #: estimate of the optimism needs all of them: that is ``honest.luck(scan)``'s job).
 LUCK_TOP = 20
-
-
-def _base(metric: str) -> str:
-    return metric.removeprefix("val_")
 
 
 class HonestView:
@@ -67,7 +64,7 @@ class HonestView:
         self._bars_drawn: tuple[Any, ...] = ()
         self.bars = bq.Lines(x=np.zeros((0, 2)), y=np.zeros((0, 2)), scales=scales,
                              colors=[_BAR], stroke_width=1.5, opacities=[0.8])
-        self.honest_metric = _base(scan.metric) == "honest"
+        self.honest_metric = base_metric(scan.metric) == "honest"
         scan.subscribe(self.on_event)   # first, then the catch-up: nothing slips between
         for t in scan.trials:
             self.take(t)
@@ -127,7 +124,7 @@ class HonestView:
         if iv is not None:
             return iv
         luck = self.luck
-        if luck is not None and luck.metric == _base(self.scan.metric):
+        if luck is not None and luck.metric == base_metric(self.scan.metric):
             return luck.interval.get(tid)
         return None
 
@@ -159,7 +156,7 @@ class HonestView:
         with self._lock:
             intervals = dict(self._intervals)
         if not intervals and self.luck is not None and \
-                self.luck.metric == _base(self.scan.metric):
+                self.luck.metric == base_metric(self.scan.metric):
             intervals = dict(self.luck.interval)
         # clipped to the chart's value domain (set from the scores just before): a bar
         # drawn past the plot area would cover the title and the axis

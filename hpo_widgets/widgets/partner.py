@@ -311,7 +311,7 @@ class PartnerPanel(W.VBox):
         if self.importance_caption.value != bars["caption"]:
             self.importance_caption.value = bars["caption"]
         s = self.suggestion
-        text = "" if s is None else html.escape(pd_.suggestion_text(s))
+        text = "" if s is None else html.escape(s.message)
         if self.suggestion_html.value != text:
             self.suggestion_html.value = text
         display = "none" if s is None else "flex"

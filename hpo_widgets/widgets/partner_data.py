@@ -21,10 +21,10 @@ import numpy as np
 from .. import analysis, values
 from ..space import Bool, Choice, Fixed, Float, Int, Space
 from ..trial import Trial
-from .chart_data import format_value, param_coord
+from .chart_data import format_value
 
 __all__ = ["belief_marks", "importance_bars", "parse_fields", "point_fields", "predictor",
-           "suggestion_text", "user_points"]
+           "user_points"]
 
 
 def importance_bars(imp: analysis.Importance | None, k: int = 8) -> dict[str, Any]:
@@ -104,11 +104,6 @@ def belief_marks(predict: Callable[..., Any], space: Space, param: str,
     return out
 
 
-def suggestion_text(s: analysis.Suggestion) -> str:
-    """A proposal in words, as the dashboard shows it next to Accept / Dismiss."""
-    return s.message
-
-
 def user_points(ids: np.ndarray, x: np.ndarray, y: np.ndarray,
                 user_ids: set[int]) -> tuple[np.ndarray, np.ndarray]:
     """The points of trials the user enqueued, to mark them on a chart."""
@@ -164,8 +159,3 @@ def row_label(t: Trial, metric: str) -> str:
     mark = " (yours)" if t.source == "user" else ""
     out = " (excluded)" if t.excluded else ""
     return f"#{t.id} {metric}={format_value(t.value)}{mark}{out}"
-
-
-def coord(space: Space, name: str, value: Any) -> float:
-    """A value's place on the parameter-vs-score chart."""
-    return param_coord(space[name], value)
