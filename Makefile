@@ -7,7 +7,7 @@ EXTRAS ?= test
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: demo test lint bench env browser clean
+.PHONY: demo test lint bench bench-talos env browser clean
 
 env: $(STAMP)
 
@@ -50,11 +50,20 @@ endif
 bench: env
 	$(BIN)/python -m pip install -q -e ".[bench]"
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/analyze.py
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python bench/efficiency.py --seeds 10
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python bench/tuning.py
 	$(BIN)/python bench/pruning.py
+	$(BIN)/python bench/honest.py
 	$(BIN)/python bench/keras_memory.py
 	$(BIN)/python bench/spawn_pool_hang.py
 
+# Talos side by side: Talos pins old packages, so it is installed apart, never in .venv.
+bench-talos: env
+	$(BIN)/python -m pip install -q --no-deps --target .bench/talos talos polars 'ruamel-yaml<0.19'
+	$(BIN)/python bench/talos_side_by_side.py --talos .bench/talos
+
 clean:
-	rm -rf $(VENV) hpo_scans tests/artifacts .pytest_cache
+	rm -rf $(VENV) hpo_scans tests/artifacts .pytest_cache .bench
