@@ -60,11 +60,12 @@ class PartnerPanel(W.VBox):
                  schedule: analysis.RefreshSchedule | None = None) -> None:
         self.scan = scan
         self._on_dirty = on_dirty
-        # up to 5% of the kernel's time: with trials of seconds that is every few trials
-        # first at 10 finished trials: below that no importance is reliable (analysis)
+        # at most RefreshSchedule's default 1% of the kernel's time (a 0.1 s recompute
+        # waits 10 s: every few trials when trials take seconds; a fast scan of no-op
+        # trials no longer pays 5%); first at 10 finished trials, below which no
+        # importance is reliable (analysis)
         self.schedule = schedule or analysis.RefreshSchedule(min_new=MIN_FINISHED,
-                                                             max_wait=20.0,
-                                                             max_share=0.05)
+                                                             max_wait=20.0)
         self._lock = threading.Lock()
         self._dismissed: set[str] = set()
         self._wanted_fields: dict[str, str] | None = None   # for the refresher to write
