@@ -791,7 +791,8 @@ def list_stored(store: str | os.PathLike[str]) -> list[dict[str, Any]]:
                 agg = "MIN" if mode == "min" else "MAX"
                 with s._lock:
                     row = s._db.execute(
-                        f"SELECT {agg}(value) FROM trials WHERE status = 'finished'").fetchone()
+                        f"SELECT {agg}(value) FROM trials WHERE status = 'finished'"
+                        f"{s._kept}").fetchone()   # an excluded trial is never the best
                 status = meta.get("status", "idle")
                 if status in ("running", "paused", "stopping") and not s.is_locked():
                     status = "interrupted"

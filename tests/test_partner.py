@@ -3,6 +3,7 @@ out (``exclude``/``include``), the settings history and ``scan.analyze()``."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 import subprocess
@@ -318,3 +319,16 @@ def test_an_idea_enqueued_through_one_object_runs_in_another(tmp_path):
     t = b.trial(tid)
     assert t is not None and t.status == "finished" and t.source == "user"
     assert hw.load(tmp_path / "two").counts.get("queued", 0) == 0
+
+
+def test_the_list_of_scans_shows_the_best_that_is_learnt_from(tmp_path):
+    scan = hw.Scan(bowl, SPACE, max_trials=6, seed=0, store=tmp_path, name="listed")
+    scan.start().wait(20)
+    best = scan.best
+    scan.exclude(best.id, "data bug")
+    learnt_best = scan.best.value
+    del scan                      # the stored summary, not this kernel's live object
+    gc.collect()
+    listed = hw.scans(tmp_path).set_index("name").loc["listed"]
+    assert listed["where"] == "store"
+    assert listed["best"] == learnt_best != best.value
