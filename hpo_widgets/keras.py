@@ -868,7 +868,7 @@ class KerasScan(Scan):
             msg = M.imbalance_warning(_labels(np.asarray(y_tr)), base)
             if msg:
                 warnings.warn(msg, UserWarning, stacklevel=2)
-                self.message = msg
+                self._set_status(self.status, msg)   # the one place a message changes
 
     def _set_up(self, folder: Path, build: Callable[..., Any], space: Space, metric: str,
                 mode: str | None, epochs: int, batch_size: int, workers: int,

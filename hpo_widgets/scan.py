@@ -380,10 +380,6 @@ class Scan:
         """A line about the status (why it ended, what it continued from)."""
         return self._control.message
 
-    @message.setter
-    def message(self, text: str) -> None:
-        self._control.message = str(text)
-
     @property
     def runner_note(self) -> str | None:
         """A short line about the runner when it has something to say (a worker starting,
@@ -470,14 +466,27 @@ class Scan:
             if not held:
                 store.release()
 
-    def _record(self, what: str, change: Any, by: str) -> None:
+    def _record(self, what: str, change: Any, by: str) -> dict[str, Any]:
         """Add an entry to the settings history (stored by the driver while it runs, at
-        the next start or the next enqueue/exclude otherwise)."""
+        the next start or the next enqueue/exclude otherwise); returns the entry."""
         entry = {"at": time.time(), "what": what, "change": _plain_json(change), "by": by}
         with self._lock:
             self._log_pending.append(entry)
             if self._control.phase == "running":
                 self._control.inbox.put(("apply", lambda drv: self._flush_log(drv.store)))
+        return entry
+
+    def _write_recorded(self, fn: Callable[[Store, Driver | None], Any], what: str,
+                        change: Any, by: str) -> None:
+        """:meth:`_write` a change and log it; a write that fails (``ScanLocked``) leaves
+        no entry behind for a change that never happened."""
+        entry = self._record(what, change, by)
+        try:
+            self._write(fn)
+        except BaseException:
+            with self._lock, contextlib.suppress(ValueError):
+                self._log_pending.remove(entry)
+            raise
 
     def _flush_log(self, store: Store) -> None:
         with self._lock:
@@ -563,8 +572,7 @@ class Scan:
             if drv is None:
                 self._flush_log(store)
 
-        self._record("enqueue", {"points": full}, by)
-        self._write(put)
+        self._write_recorded(put, "enqueue", {"points": full}, by)
         if running:
             self._control.wake()
         return list(ids)
@@ -596,8 +604,7 @@ class Scan:
             if drv is None:
                 self._flush_log(store)
 
-        self._record(what, {"trial": tid, "reason": reason}, "user")
-        self._write(put)
+        self._write_recorded(put, what, {"trial": tid, "reason": reason}, "user")
 
     @property
     def learnt(self) -> list[Trial]:

@@ -332,3 +332,20 @@ def test_the_list_of_scans_shows_the_best_that_is_learnt_from(tmp_path):
     listed = hw.scans(tmp_path).set_index("name").loc["listed"]
     assert listed["where"] == "store"
     assert listed["best"] == learnt_best != best.value
+
+
+def test_a_change_refused_because_another_process_runs_the_scan_is_not_logged(tmp_path):
+    from hpo_widgets.store import ScanLocked, Store
+
+    scan = hw.Scan(bowl, SPACE, max_trials=3, seed=0, store=tmp_path, name="held")
+    scan.start().wait(20)
+    other = Store(tmp_path / "held")      # another process's run lock, as flock sees it
+    other.acquire()
+    try:
+        with pytest.raises(ScanLocked):
+            scan.exclude(0, "data bug")
+    finally:
+        other.release()
+        other.close()
+    scan.include(1)                       # a change that happens, logged with the rest
+    assert scan.settings_log["what"].tolist().count("exclude") == 0
