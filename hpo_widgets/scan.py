@@ -49,7 +49,8 @@ from .runners import (
 from .space import Space
 from .store import ScanLocked, Store, StoreCorrupt, list_stored, scan_dir
 from .strategies import Strategy, make_strategy
-from .trial import Trial
+from .trial import Trial, metric_columns, param_columns
+from .trial import metric_names as trial_metric_names
 
 __all__ = ["SCAN_STATUSES", "Scan", "ScanEvent", "StoreCorrupt", "load", "register_view",
            "scans"]
@@ -711,30 +712,22 @@ class Scan:
             return self._stored_results()
         trials = self.trials
         metric = self.metric
-        metric_names: list[str] = [metric]
-        seen = set(metric_names) | set(self._space)
-        key_sets: set[tuple[str, ...]] = set()
-        for t in trials:
-            keys = tuple(t.metrics)
-            if keys not in key_sets:
-                key_sets.add(keys)
-                for k in keys:
-                    if k not in seen:
-                        seen.add(k)
-                        metric_names.append(k)
+        metric_names = [metric, *(m for m in trial_metric_names(trials)
+                                  if m != metric and m not in self._space)]
         return self._frame([t.id for t in trials], [t.status for t in trials],
                            [t.value for t in trials], [t.started for t in trials],
                            [t.finished for t in trials], [t.error for t in trials],
-                           [t.params for t in trials], [t.metrics for t in trials],
-                           metric_names, [t.source for t in trials],
-                           [t.excluded for t in trials])
+                           param_columns(trials, list(self._space)),
+                           metric_columns(trials, metric_names), metric_names,
+                           [t.source for t in trials], [t.excluded for t in trials])
 
     def _frame(self, ids: list[int], statuses: list[str], values_: list[Any],
                started: list[Any], finished: list[Any], errors: list[Any],
-               params: list[dict[str, Any]], metrics: list[dict[str, Any]] | None,
+               params: dict[str, list[Any]], metrics: dict[str, list[Any]] | None,
                metric_names: list[str], sources: list[Any] | None = None,
                excluded: list[Any] | None = None) -> Any:
-        """The ``results`` frame from columns (shared by live and stored scans).
+        """The ``results`` frame from columns (shared by live and stored scans): ``params``
+        and ``metrics`` map each name to its column.
 
         ``metrics=None``: the scan's metric is the only one and ``values_`` holds it."""
         import numpy as np
@@ -746,7 +739,7 @@ class Scan:
         cols: dict[str, Any] = {}
         plain = {float, int, str, bool, type(None)}
         for p in param_names:
-            col = [d.get(p) for d in params]
+            col = params.get(p) or [None] * len(ids)
             if not set(map(type, col)) <= plain:   # classes, functions: shown by name
                 col = [label(v) for v in col]
             cols[p] = col
@@ -754,25 +747,22 @@ class Scan:
             cols[metric] = list(values_)
         else:
             for m in metric_names:
-                cols[m] = [d.get(m) for d in metrics]
+                cols[m] = metrics.get(m) or [None] * len(ids)
             col = cols[metric]
             for i, st in enumerate(statuses):
                 if st == "pruned" and col[i] is None:
                     col[i] = values_[i]
         cols["status"] = statuses
         cols["source"] = sources if sources is not None else [None] * len(ids)
-        cols["started"] = pd.to_datetime(pd.Series(started, dtype="float64"),
-                                         unit="s").to_numpy()
-        cols["duration"] = np.array([np.nan if s is None or f is None else f - s
-                                     for s, f in zip(started, finished, strict=True)],
-                                    dtype="float64")
+        t0 = np.array(started, dtype="float64")     # None -> NaN
+        cols["started"] = pd.to_datetime(t0, unit="s")
+        cols["duration"] = np.array(finished, dtype="float64") - t0
         cols["error"] = errors
         cols["excluded"] = excluded if excluded is not None else [None] * len(ids)
         df = pd.DataFrame(cols, index=pd.Index(ids, name="trial"),
                           columns=[*param_names, *metric_names, "status", "source", "started",
                                    "duration", "error", "excluded"])
         df[metric] = pd.to_numeric(df[metric], errors="coerce")
-        df["duration"] = pd.to_numeric(df["duration"], errors="coerce")
         return df
 
     def _stored_results(self) -> Any:
@@ -785,30 +775,28 @@ class Scan:
             metric_names = [metric, *(m for m in stored_metrics
                                       if m != metric and m not in self._space)]
             only_metric = set(stored_metrics) <= {metric} and s.get_meta("metric") == metric
-            ids, statuses, values_, started, finished, errors, params, metrics = \
-                s.frame_columns(skip, metrics=not only_metric)
-            sources, excluded = s.trial_marks(skip)
+            ids, statuses, values_, started, finished, errors, pcols, metrics, sources, \
+                excluded = s.frame_columns(skip, list(self._space), metrics=not only_metric)
             locked = s.is_locked()
-        if not locked:
+        if not locked and "running" in statuses:
             statuses = ["interrupted" if st == "running" else st for st in statuses]
         if only_metric:
             # the value column holds the metric of finished trials; the others have
-            # theirs (if any) in their metrics, which were read one by one (few)
-            shown = []
-            for v, st, m in zip(values_, statuses, metrics, strict=True):
-                if st == "finished":
-                    shown.append(v)
-                    continue
-                x = m.get(metric)
-                shown.append(v if x is None and st == "pruned" else x)
-            values_, metrics = shown, None
+            # theirs (if any) in their metrics, read apart (few)
+            shown = list(values_)
+            for i, st in enumerate(statuses):
+                if st != "finished":
+                    x = metrics.get(i, {}).get(metric)
+                    shown[i] = values_[i] if x is None and st == "pruned" else x
+            values_, mcols = shown, None
         else:
             for i, st in enumerate(statuses):   # a finished row without this metric
                 if st == "finished" and not isinstance(metrics[i].get(metric), int | float):
                     statuses[i] = "failed"
                     errors[i] = f"stored trial has no metric {metric!r}"
-        return self._frame(ids, statuses, values_, started, finished, errors, params,
-                           metrics, metric_names, sources, excluded)
+            mcols = {m: [d.get(m) for d in metrics] for m in metric_names}
+        return self._frame(ids, statuses, values_, started, finished, errors, pcols,
+                           mcols, metric_names, sources, excluded)
 
     # -- listeners -----------------------------------------------------------------------------
     def subscribe(self, listener: Callable[[ScanEvent], Any]) -> Callable[[ScanEvent], Any]:

@@ -195,6 +195,20 @@ def _row(t: Trial) -> tuple[Any, ...]:
 _loads = json.loads
 
 
+def _param_columns(text: str, names: list[str], n: int) -> dict[str, list[Any]] | None:
+    """``{name: column}`` from ``text``, the params of ``n`` rows joined by commas
+    (``None`` if it does not hold ``n`` rows), decoded in one ``json.loads``.
+
+    (Measured: cutting the names out of the text to decode the rows as arrays is slower
+    than this, 0.40 s against 0.24 s for 100,000 rows of 4 params.)"""
+    dicts = _loads(f"[{text}]")
+    if len(dicts) != n:
+        return None
+    if '{"$' in text or "[" in text:   # encoded classes, functions, tuples
+        dicts = [{k: values.decode(v) for k, v in d.items()} for d in dicts]
+    return {name: [d.get(name) for d in dicts] for name in names}
+
+
 def _decode_params(text: str) -> dict[str, Any]:
     raw = _loads(text)
     if type(raw) is not dict:
@@ -626,16 +640,32 @@ class Store:
                 "ORDER BY MIN(ok.id), MIN(j.id)").fetchall())
         return [r[0] for r in rows]
 
-    def frame_columns(self, skip: list[int], *, metrics: bool = True) -> tuple[Any, ...]:
+    def frame_columns(self, skip: list[int], names: list[str], *,
+                      metrics: bool = True) -> tuple[Any, ...]:
         """Every row but ``skip`` (undecodable ids), by id, as columns: ``(ids, statuses,
-        values, started, finished, errors, params, metrics)`` with params and metrics as
-        dicts. Their JSON is decoded in one call over all rows, not one per row.
-        ``metrics=False``: only rows that are not finished get theirs (the others ``{}``)."""
+        values, started, finished, errors, params, metrics, sources, excluded)``;
+        ``params`` maps each of ``names`` to its column; ``metrics`` is a list of dicts,
+        or with ``metrics=False`` ``{row index: metrics}`` of the rows not finished (a
+        finished row's metric is its ``value``). The JSON of all rows is decoded in one
+        call, not one per row."""
         not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i in skip)})" if skip else ""
+        v2 = self._select == _COLUMNS
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
-                "SELECT id, status, value, started, finished, error FROM trials "
+                "SELECT id, status, value, started, finished FROM trials "
                 f"WHERE 1{not_bad} ORDER BY id").fetchall())
+            # columns that are mostly empty or all alike are read apart: fewer values
+            # to build a row (a third less time to fetch 100,000 rows)
+            sparse = self._guard(lambda: self._db.execute(
+                "SELECT id, error, excluded FROM trials WHERE (error IS NOT NULL"
+                f"{' OR excluded IS NOT NULL' if v2 else ''}){not_bad}"
+                if v2 else f"SELECT id, error, NULL FROM trials WHERE error IS NOT NULL"
+                f"{not_bad}").fetchall())
+            kinds = self._guard(lambda: self._db.execute(
+                f"SELECT DISTINCT source FROM trials WHERE 1{not_bad} LIMIT 2").fetchall()) \
+                if v2 else [(None,)]
+            source_rows = None if len(kinds) < 2 else self._guard(lambda: self._db.execute(
+                f"SELECT source FROM trials WHERE 1{not_bad} ORDER BY id").fetchall())
             ptext = self._guard(lambda: self._db.execute(
                 "SELECT group_concat(params, ',') FROM (SELECT params FROM trials "
                 f"WHERE 1{not_bad} ORDER BY id)").fetchone()[0]) or ""
@@ -645,21 +675,35 @@ class Store:
                     f"(SELECT metrics FROM trials WHERE 1{not_bad} ORDER BY id)")
                     .fetchone()[0]) or ""
             else:
-                others = dict(self._guard(lambda: self._db.execute(
+                others = self._guard(lambda: self._db.execute(
                     "SELECT id, metrics FROM trials WHERE status != 'finished' AND "
-                    f"metrics IS NOT NULL AND metrics != ''{not_bad}").fetchall()))
-        cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(6)]
-        params = _loads(f"[{ptext}]")
-        if '{"$' in ptext or "[" in ptext:   # encoded classes, functions, tuples
-            params = [{k: values.decode(v) for k, v in d.items()} for d in params]
-        if len(params) != len(rows):
+                    f"metrics IS NOT NULL AND metrics != ''{not_bad}").fetchall())
+        if not rows:
+            return ([], [], [], [], [], [], {n: [] for n in names},
+                    [] if metrics else {}, [], [])
+        ids, statuses, values_, started, finished = (list(c) for c in zip(*rows, strict=True))
+        del rows
+        n = len(ids)
+        errors: list[Any] = [None] * n
+        excluded: list[Any] = [None] * n
+        if sparse:
+            at = {tid: i for i, tid in enumerate(ids)}
+            for tid, err, why in sparse:
+                i = at.get(tid)
+                if i is not None:
+                    errors[i], excluded[i] = err, why
+        sources = [kinds[0][0] if kinds else None] * n if source_rows is None else \
+            [r[0] for r in source_rows]
+        params = _param_columns(ptext, names, len(ids))
+        if params is None:
             raise StoreCorrupt(self.file, "its rows changed while they were read; read again")
         if metrics:
-            mets = _loads(f"[{mtext}]")
+            mets: Any = _loads(f"[{mtext}]")
         else:
-            empty: dict[str, Any] = {}
-            mets = [_loads(others[i]) if i in others else empty for i in cols[0]]
-        return (*cols, params, mets)
+            at = {tid: i for i, tid in enumerate(ids)} if others else {}
+            mets = {at[tid]: _loads(m) for tid, m in others if tid in at}
+        return (ids, statuses, values_, started, finished, errors, params, mets,
+                sources, excluded)
 
     def columns(self, params: list[str], metrics: list[str]) -> list[tuple[Any, ...]]:
         """Rows of ``(id, status, *params, *metrics, value, started, finished, error)``,
