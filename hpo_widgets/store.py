@@ -53,8 +53,11 @@ _COLUMNS_V1 = ("id, status, params, metrics, value, started, finished, error, tr
                "curve, worker, NULL, NULL")
 _INSERT = f"INSERT INTO trials({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 # a row whose JSON decodes into what a Trial holds (checked by SQLite, in C)
-_VALID = ("(json_valid(params) AND json_type(params) = 'object' AND (metrics IS NULL OR "
-          "metrics = '' OR (json_valid(metrics) AND json_type(metrics) = 'object')) AND "
+# a valid JSON text that starts with "{" is an object: one parse a column, not two
+# (json_type would parse it again)
+_WS = "' ' || char(9, 10, 13)"
+_VALID = (f"(json_valid(params) AND ltrim(params, {_WS}) LIKE '{{%' AND (metrics IS NULL OR "
+          f"metrics = '' OR (json_valid(metrics) AND ltrim(metrics, {_WS}) LIKE '{{%')) AND "
           "(curve IS NULL OR curve = '' OR json_valid(curve)))")
 
 
