@@ -380,6 +380,13 @@ class Choice(Param):
                 raise ValueError(f"Choice lists {twice}; list each value once")
             seen.append(v)
         self.values = vals
+        at: dict[tuple[type, Any], int] = {}
+        for i, v in enumerate(vals):
+            try:
+                at.setdefault((type(v), v), i)
+            except TypeError:   # an unhashable value: found by the scan below
+                pass
+        self._at = at
 
     def decode(self, u: float) -> Any:
         k = len(self.values)
@@ -387,8 +394,17 @@ class Choice(Param):
         return self.values[i]
 
     def index(self, value: Any) -> int:
+        try:   # the usual case, a value given out by this Choice: one dict lookup
+            i = self._at.get((type(value), value))
+        except TypeError:   # an unhashable value
+            i = None
+        except AttributeError:   # built before _at existed (unpickled)
+            i = None
+        if i is not None:
+            return i
+        plain = _plain(value)
         for i, v in enumerate(self.values):
-            if type(v) is type(_plain(value)) and v == _plain(value):
+            if type(v) is type(plain) and v == plain:
                 return i
         for i, v in enumerate(self.values):  # 1 == 1.0 across numeric types
             if v == value and not isinstance(v, bool):

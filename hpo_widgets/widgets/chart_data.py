@@ -211,7 +211,8 @@ def parcoords_rows(trials: Iterable[Trial], space: Space) -> tuple[np.ndarray, n
             continue
         ids.append(t.id)
         scores.append(t.value)
-        vals.append([param_coord(space[n], t.params.get(n)) for n in names])
+        params = t.params
+        vals.append([param_coord(space[n], params.get(n)) for n in names])
     return (np.array(ids, dtype=np.int64), np.array(vals, dtype=float).reshape(len(ids),
                                                                                 len(names)),
             np.array(scores, dtype=float))
@@ -266,17 +267,18 @@ def top_rows(trials: Sequence[Trial], metric: str, minimize: bool, k: int = 10,
             elif sort_by == "duration":
                 v = t.duration
             else:
-                v = t.params.get(sort_by, t.metrics.get(sort_by))  # type: ignore[arg-type]
+                v = t.param(sort_by, t.metric(sort_by))
             return (v is None, v if isinstance(v, int | float) else str(v))
 
         done.sort(key=key, reverse=not asc)
     rows = []
     for t in done[:k]:
         row = {"trial": t.id, metric: t.value, **t.params, "duration": t.duration,
-               "flags": t.metrics.get("flags", "")}
+               "flags": t.metric("flags", "")}
+        metrics = t.metrics
         for k in EVALUATION_COLUMNS:   # from KerasScan.evaluate(), when it has run
-            if k in t.metrics:
-                row[k] = t.metrics[k]
+            if k in metrics:
+                row[k] = metrics[k]
         rows.append(row)
     return rows
 
@@ -299,7 +301,7 @@ def top_fraction_ranges(trials: Sequence[Trial], space: Space, minimize: bool,
     out: dict[str, Any] = {}
     for name in space.tunable:
         p = space[name]
-        vals = [t.params.get(name) for t in top]
+        vals = [t.param(name) for t in top]
         if isinstance(p, Choice):
             keep = [v for v in p.values if any(p.contains(x) and p.index(x) == p.index(v)
                                                for x in vals)]

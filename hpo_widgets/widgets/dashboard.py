@@ -858,7 +858,8 @@ class Dashboard(W.VBox):
                 self._top.append(t)
                 self._top.sort(key=lambda x: x.value if self.scan.minimize else -x.value)
                 del self._top[self._keep_top:]
-            coords = [cd.param_coord(self.base_space[n], t.params.get(n))
+            params = t.params
+            coords = [cd.param_coord(self.base_space[n], params.get(n))
                       for n in self.series.names]
             self.series.append(t.id, float(t.value), coords)
             self._pending.append((t.id, coords, float(t.value)))
