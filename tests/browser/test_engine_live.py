@@ -16,6 +16,7 @@ from .lab import (
     progress_fraction,
     run_all_cells,
     sample,
+    wait_kernel_idle,
     widget_errors,
 )
 
@@ -65,7 +66,9 @@ def test_scan_thread_updates_widgets_and_pause_from_page(lab_page, make_notebook
     expect(label).to_contain_text("status=running")
     assert widget_errors(page) == []
 
-    # Updates arrive from the scan's thread while the kernel does nothing.
+    # Updates arrive from the scan's thread while the kernel does nothing (once the cell's
+    # own run has ended: on a loaded machine the page can show "running" before that).
+    wait_kernel_idle(page, timeout=30_000)
     readings = sample(lambda: (progress_fraction(bar), label.inner_text(), kernel_status(page)),
                       n=4, every=0.7)
     fractions = [r[0] for r in readings]
