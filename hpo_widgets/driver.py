@@ -42,17 +42,29 @@ class TrialsById:
     """A scan's trials by id, as a dict would hold them (``get``, ``[]``, ``values``,
     ``items``, ``len``, ``in``; iteration gives ids in order), kept in a list indexed by
     id, because ids are dense (given out one by one, never reused): 8 bytes a trial where
-    a dict takes ~50 at 100,000 trials (``bench/scale.py``'s kernel memory)."""
+    a dict takes ~50 at 100,000 trials (``bench/scale.py``'s kernel memory). Ids far
+    apart (a store someone edited by hand) switch it to a dict, never to a huge list."""
 
-    __slots__ = ("_at", "_n")
+    __slots__ = ("_at", "_by", "_n")
+
+    _GAP = 1 << 16   # a jump in ids this large is not a scan's own numbering
 
     def __init__(self, trials: list[Trial] = ()) -> None:
         self._at: list[Trial | None] = []
+        self._by: dict[int, Trial] | None = None
         self._n = 0
         for t in trials:
             self[t.id] = t
 
     def __setitem__(self, tid: int, t: Trial) -> None:
+        by = self._by
+        if by is None and not 0 <= tid < len(self._at) + self._GAP:
+            by = self._by = {x.id: x for x in self._at if x is not None}
+            self._at = []
+        if by is not None:
+            by[tid] = t
+            self._n = len(by)
+            return
         at = self._at
         if tid >= len(at):
             at.extend([None] * (tid + 1 - len(at)))
@@ -61,6 +73,8 @@ class TrialsById:
         at[tid] = t
 
     def get(self, tid: int, default: Trial | None = None) -> Trial | None:
+        if self._by is not None:
+            return self._by.get(tid, default)
         if 0 <= tid < len(self._at):
             t = self._at[tid]
             return default if t is None else t
@@ -79,6 +93,9 @@ class TrialsById:
         return self._n
 
     def values(self) -> list[Trial]:
+        """The trials by id (a new list)."""
+        if self._by is not None:
+            return [self._by[i] for i in sorted(self._by)]
         at = self._at
         return at[:] if self._n == len(at) else [t for t in at if t is not None]
 
