@@ -437,7 +437,7 @@ class _GP:
     def _sqdist(X: np.ndarray) -> np.ndarray:
         """Squared differences per coordinate, shape ``(coordinates, n * n)``."""
         n, f = X.shape
-        T = X.T
+        T = np.ascontiguousarray(X.T)
         return ((T[:, :, None] - T[:, None, :]) ** 2).reshape(f, n * n)
 
     def _nlp(self, theta: np.ndarray, D: np.ndarray | None, y: np.ndarray
