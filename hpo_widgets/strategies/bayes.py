@@ -717,6 +717,7 @@ class Bayes(Strategy):
     _log_noise = -9.0
     _portfolio = False
     _ls_shift = 0.0
+    _observed_incumbent = False
 
     def __init__(self, acquisition: str = "ei", *, n_initial: int | None = None,
                  kappa: float = 2.0, n_candidates: int = 1024,
@@ -949,6 +950,8 @@ class Bayes(Strategy):
         # Incumbent: the best posterior mean at a finished point (the best observed value
         # itself when the objective is noise-free; robust to a lucky draw when it is not).
         best = float(np.min((y - gp.noise * gp.alpha)[finished]))
+        if self._observed_incumbent:
+            best = float(np.min(y[finished]))
         if pending:
             Xp = enc.params(list(pending))
             liar = float(np.mean(y[finished]))
