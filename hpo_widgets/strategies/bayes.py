@@ -635,7 +635,8 @@ class Bayes(Strategy):
     # already reach their bounds: perturbations around the best points are clipped to
     # the ends of the range.
     # Also measured there and lost (3 tasks x 3 seeds, this model minus the variant at
-    # 20 / 50 evaluations; the code of each is in the branch history at commit 2518f4a):
+    # 20 / 50 evaluations; the first five are switches in the branch history at commit
+    # 2518f4a, e.g. bayes[_warp=true]):
     # input warping of the numeric coordinates (Kumaraswamy CDF fitted with the GP)
     # +3.9 +- 2.0 / +1.7 +- 1.3, at 3x the proposal time; a noise prior centred on 1e-2
     # of the signal +2.7 +- 1.9 / +2.7 +- 1.4; EI, UCB and PI in rotation +4.0 +- 1.9 /
