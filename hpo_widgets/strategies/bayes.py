@@ -394,16 +394,6 @@ class _GP:
         return self.prior_mu.copy()
 
     # -- fitting -----------------------------------------------------------------------
-    @staticmethod
-    def _sqdist(X: np.ndarray) -> np.ndarray:
-        """Squared differences per coordinate, shape ``(coordinates, n * n)``, in C order
-        (the order of the product with it in ``_nlp``: another order changes the last
-        bits of that product and, through them, the proposals). Computed coordinate by
-        coordinate, it needs no transposed copy of an ``(n * n, coordinates)`` array."""
-        n, f = X.shape
-        T = np.ascontiguousarray(X.T)
-        return ((T[:, :, None] - T[:, None, :]) ** 2).reshape(f, n * n)
-
     def _nlp(self, theta: np.ndarray, D: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """Negative log posterior of the hyperparameters and its gradient."""
         n = len(y)
@@ -442,7 +432,8 @@ class _GP:
         from scipy.optimize import minimize
 
         self.X, self.y = X, y
-        D = self._sqdist(X)
+        n = len(X)
+        D = ((X[:, None, :] - X[None, :, :]) ** 2).reshape(n * n, self.dim).T.copy()
         starts = [self.default_theta()] if theta0 is None else [theta0, self.default_theta()]
         # The better of the warm start and the default start is refined (one optimisation:
         # a second full restart cost as much again and changed nothing measurable).
