@@ -291,9 +291,9 @@ def score(y_val: Any, p_val: Any, *, y_train: Any = None, p_train: Any = None,
     or one-hot. Regression (``task="regression"``, or float targets with fractions) takes
     predicted values. ``y_train``/``p_train`` (optional, both or neither) add the
     train score and the train-validation gap as columns; ``gap_weight`` (default 0) is
-    how much of that gap is subtracted (why 0: the module docstring). ``keep`` (a scan, its folder, or a folder path) with ``trial`` (the
-    objective's trial handle, or a trial id) keeps the validation predictions for
-    :func:`luck`.
+    how much of that gap is subtracted (why 0: the module docstring). ``keep`` (a scan,
+    its folder, or a folder path) with ``trial`` (the objective's trial handle, or a
+    trial id) keeps the validation predictions for :func:`luck`.
 
     Keys, classification: ``honest``, ``honest_mcc`` (validation MCC), ``honest_sd``
     (its bootstrap standard deviation), ``honest_lower``/``honest_upper`` (95% bootstrap
