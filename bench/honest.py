@@ -28,7 +28,8 @@ about the same model, the one validated.
     nice -n 10 python bench/honest.py                        # digits, 5 seeds x 40 trials
     nice -n 10 python bench/honest.py --task rare --seeds 5
     nice -n 10 python bench/honest.py --seeds 8 --trials 50 --ablations
-    nice -n 19 python bench/honest.py --seeds 8 --first-seed 8 --repeats 2
+    nice -n 19 python bench/honest.py --seeds 8 --first-seed 8 --repeats 2 --ablations
+    nice -n 19 python bench/honest.py --seeds 16 --strategy random --shift
 """
 
 from __future__ import annotations
