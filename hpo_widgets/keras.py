@@ -668,14 +668,23 @@ class _KerasEval:
     """
 
     def __init__(self, trial: _KerasTrial, params: dict[str, Any], train_idx: np.ndarray | None,
-                 score_idx: np.ndarray | None, seed: int) -> None:
+                 score_idx: np.ndarray | None, seed: int, weights: str | None = None) -> None:
         self.trial, self.params = trial, params
         self.train_idx, self.score_idx, self.seed = train_idx, score_idx, seed
+        # kept weights of the validated model: score that very model on the test set, no fit
+        self.weights = weights
 
     def __call__(self, _params: Any = None) -> float:
 
         t = self.trial
         d = t.data()
+        if self.weights is not None:
+            model = t.build(self.params)
+            model(_map(lambda a: np.asarray(a[:1]), d["x_val"]))   # build the weights' shapes
+            model.load_weights(self.weights)
+            return _score(model, _map(np.asarray, d["x_test"]), np.asarray(d["y_test"]),
+                          t.metric, t.n_classes, int(self.params.get("batch_size",
+                                                                     t.batch_size)))
         x_all = _concat(d["x_train"], d["x_val"])
         y_all = np.concatenate([d["y_train"], d["y_val"]])
         _seed(self.seed)
@@ -977,20 +986,40 @@ class KerasScan(Scan):
             return None
         return int(result.best), float(result.optimism)
 
+    def _kept_model(self) -> tuple[int, str] | None:
+        """(trial id, weights file) of the model kept as validated, or None."""
+        if self.weights_dir is None or self.talos:
+            return None
+        path, about = self.weights_dir / "best.weights.h5", self.weights_dir / "best.json"
+        try:
+            trial = int(json.loads(about.read_text())["trial"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return (trial, str(path)) if path.exists() else None
+
     def evaluate(self, top: int = 5, folds: int = 5) -> Any:
         """Re-train the ``top`` configurations with k-fold cross-validation on train+val
         and score each once on the held-out test set.
 
-        Adds ``cv_mean``, ``cv_std``, ``test`` and ``optimism`` to those trials' metrics (and
-        so to ``results``); ``optimism`` is the validation score minus the test score, with
-        the sign turned for metrics to minimise, so that a positive value always means the
-        search's validation score flattered the model (selection bias). With
-        ``metric="honest"`` CV and test are scored by MCC (R² for regression) and
-        ``optimism = honest_mcc - test``. The chosen trial also gets ``optimism_expected``,
-        what :func:`hpo_widgets.honest.luck` predicted from the validation predictions
-        alone (for honest, val_f1, val_accuracy, val_mcc): predicted and measured side by
-        side. Blocks until done:
-        ``top * (folds + 1)`` trainings, in parallel on the scan's workers.
+        Adds ``cv_mean``, ``cv_std`` and ``test`` (the configuration refit on train+val,
+        scored once on the test set: the final word on it) to those trials' metrics (and
+        so to ``results``). With ``metric="honest"`` CV and test are scored by MCC (R² for
+        regression).
+
+        ``optimism`` is defined here, once: the validation score of a trained model minus
+        the test score of *that same model* (``test_validated``: its kept weights, no
+        refit), the sign turned for metrics to minimise, so that a positive value means
+        the validation score flattered the model by the luck of being chosen
+        (``honest_mcc - test_validated`` for ``"honest"``). Only the chosen trial's model
+        is kept (``keep_best_model``; not for Talos functions), so only it gets these two.
+        ``validation - test`` would mix in the refit: a new training seed (a small
+        network's luck at initialisation, which the search also selected for, is lost)
+        and more data; it is not what can be predicted from the validation rows. The
+        chosen trial also gets ``optimism_expected``, what
+        :func:`hpo_widgets.honest.luck` predicted from the validation predictions alone
+        (for honest, val_f1, val_accuracy, val_mcc): predicted and measured side by side,
+        on the same model. Blocks until done: ``top * (folds + 1) + 1`` trainings or
+        scorings, in parallel on the scan's workers.
         """
         if not isinstance(top, int) or top < 1:
             raise ValueError(f"top must be a whole number >= 1, got {top!r}")
@@ -1014,6 +1043,11 @@ class KerasScan(Scan):
                 jobs.append((t.id, f, _KerasEval(self._keras_trial, t.params, train_rows,
                                                  scored_rows, seed + f)))
             jobs.append((t.id, -1, _KerasEval(self._keras_trial, t.params, None, None, seed)))
+        kept = self._kept_model()
+        if kept is not None and kept[0] in {t.id for t in chosen}:
+            params = next(t.params for t in chosen if t.id == kept[0])
+            jobs.append((kept[0], -2, _KerasEval(self._keras_trial, params, None, None, seed,
+                                                 weights=kept[1])))
         scores: dict[tuple[int, int], float] = {}
         pool = self._pool_factory() if self._pool_factory is not None else self.executor
         try:
@@ -1033,15 +1067,16 @@ class KerasScan(Scan):
         for t in chosen:
             cv = np.array([scores[(t.id, f)] for f in range(folds)])
             test = scores[(t.id, -1)]
-            if honest_metric:
-                # CV and test are scored by the honest score's base (MCC, R² for
-                # regression): the validation figure they are held against is that base
-                validation = t.metrics.get("honest_mcc", t.metrics.get("honest_r2", t.value))
-                optimism = float(validation) - test
-            else:
-                optimism = (t.value - test) if not self.minimize else (test - t.value)  # type: ignore[operator]
             extra = {"cv_mean": float(cv.mean()), "cv_std": float(cv.std(ddof=1)),
-                     "test": test, "optimism": float(optimism)}
+                     "test": test}
+            if (t.id, -2) in scores:     # the validated model itself on the test set
+                # CV and test of "honest" are scored by its base (MCC, R² for regression):
+                # the validation figure they are held against is that base
+                validation = float(t.metrics.get("honest_mcc", t.metrics.get("honest_r2", t.value))
+                                   if honest_metric else t.value)  # type: ignore[arg-type]
+                same = scores[(t.id, -2)]
+                extra["test_validated"] = same
+                extra["optimism"] = same - validation if self.minimize else validation - same
             if expected is not None and t.id == expected[0]:
                 extra["optimism_expected"] = expected[1]
             self._add_metrics(t.id, extra)   # through the store's one writer

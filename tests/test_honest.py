@@ -67,14 +67,22 @@ def test_a_hair_ahead_on_validation_but_unstable_ranks_below_a_stable_model(y_ra
     assert s_steady["honest"] > s_lucky["honest"]                  # and ranks below
 
 
-def test_over_fitting_gap_lowers_the_score_of_a_validation_tie(y_rare):
+def test_over_fitting_gap_is_reported_and_counts_only_when_asked(y_rare):
     p = predicting(30, 30)
     memorised = honest.score(y_rare, p, y_train=y_rare, p_train=y_rare)       # train MCC 1
     modest = honest.score(y_rare, p, y_train=y_rare, p_train=predicting(32, 30))
     assert memorised["honest_mcc"] == modest["honest_mcc"]
     assert memorised["honest_train_mcc"] == 1.0
     assert memorised["honest_gap"] > modest["honest_gap"] >= 0.0
-    assert memorised["honest"] < modest["honest"]
+    # the validation score already judges both on unseen rows: same predictions, same score
+    assert memorised["honest"] == modest["honest"]
+    assert memorised["honest"] == honest.score(y_rare, p)["honest"]
+    # a quarter of the gap, when asked for, lowers the memorising model's score by it
+    weighted = [honest.score(y_rare, p, y_train=y_rare, p_train=q, gap_weight=0.25)
+                for q in (y_rare, predicting(32, 30))]
+    assert weighted[0]["honest"] < weighted[1]["honest"] < modest["honest"]
+    assert memorised["honest"] - weighted[0]["honest"] == pytest.approx(
+        0.25 * memorised["honest_gap"])
     # without train predictions there is no gap column, rather than a made-up 0
     assert "honest_gap" not in honest.score(y_rare, p)
 

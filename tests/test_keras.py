@@ -183,11 +183,18 @@ def test_evaluate_adds_cv_test_and_optimism(store):
                         workers=0, seed=1)
     scan.start().wait(300)
     out = scan.evaluate(top=1, folds=2)
-    assert list(out.columns) == ["val_f1", "cv_mean", "cv_std", "test", "optimism",
-                                 "optimism_expected"]
+    assert list(out.columns) == ["val_f1", "cv_mean", "cv_std", "test", "test_validated",
+                                 "optimism", "optimism_expected"]
     row = out.iloc[0]
     assert 0.5 < row.test <= 1.0 and 0.5 < row.cv_mean <= 1.0
-    assert row.optimism == pytest.approx(row.val_f1 - row.test)
+    # optimism: the validated model's own validation and test scores, no refit between
+    from sklearn.metrics import f1_score
+
+    d = scan._keras_trial.data()
+    same = f1_score(d["y_test"], (scan.best_model().predict(d["x_test"], verbose=0)[:, 0]
+                                  > 0.5).astype(int))
+    assert row.test_validated == pytest.approx(same)
+    assert row.optimism == pytest.approx(row.val_f1 - row.test_validated)
     # the prediction from the kept validation predictions, in val_f1's units, next to it
     assert row.optimism_expected == pytest.approx(honest.luck(scan).optimism)
     df = scan.results
@@ -611,7 +618,8 @@ def test_multiclass_honest_scan_and_evaluate_measures_and_predicts_optimism(stor
     out = scan.evaluate(top=2, folds=2)
     best = scan.best.id
     assert out.loc[best, "optimism"] == pytest.approx(
-        scan.trial(best).metrics["honest_mcc"] - out.loc[best, "test"])
+        scan.trial(best).metrics["honest_mcc"] - out.loc[best, "test_validated"])
+    assert out["optimism"].notna().sum() == 1      # only the chosen model is kept
     assert 0.5 < out.loc[best, "test"] <= 1           # test scored by MCC
     expected = honest.luck(scan).optimism
     assert out.loc[best, "optimism_expected"] == pytest.approx(expected)
