@@ -107,14 +107,18 @@ class _Worker:
     def __init__(self, index: int, env: dict[str, str], preload: list[str]) -> None:
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
-        self.proc: subprocess.Popen[bytes] | _ForkedProcess
+        proc: subprocess.Popen[bytes] | _ForkedProcess | None = None
         if _can_fork():
-            self.proc = _ForkedProcess(p2c_r, c2p_w, env, preload)
-        else:
+            # a fork can fail where a fresh process would not (a large kernel under strict
+            # memory overcommit): then the worker starts fresh
+            with contextlib.suppress(OSError):
+                proc = _ForkedProcess(p2c_r, c2p_w, env, preload)
+        if proc is None:
             cmd = [sys.executable, "-m", "hpo_widgets.workers", str(p2c_r), str(c2p_w),
                    ",".join(preload)]
-            self.proc = subprocess.Popen(cmd, pass_fds=(p2c_r, c2p_w), env=env,
-                                         stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(cmd, pass_fds=(p2c_r, c2p_w), env=env,
+                                    stdin=subprocess.DEVNULL)
+        self.proc = proc
         os.close(p2c_r)
         os.close(c2p_w)
         self.send_conn = Connection(p2c_w, readable=False)
@@ -793,9 +797,9 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
     mods = [m for m in preload.split(",") if m]
     import gc
 
-    # No collection while the framework loads (it found nothing to free, and cost ~1 s of
-    # a 5 s TensorFlow import); then everything loaded so far is frozen, so the full
-    # collections during trials walk only the trials' objects (0.3 s less each).
+    # No collection while the framework loads (collections took ~1 s of an 8 s TensorFlow
+    # import on a loaded 2-core machine); then everything loaded so far is frozen, so the
+    # full collections during trials walk only the trials' objects (0.3 s less each).
     gc.disable()
     try:
         for mod in (m for m in mods if not m.startswith("+")):
