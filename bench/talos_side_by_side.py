@@ -6,7 +6,10 @@ Two measurements, each variant in its own fresh process, one after the other:
             finished trial, on the same small Talos-style model function and data.
             ``loop``: import Keras, split, call the function once (the floor: a user's own
             code); ``talos``: ``talos.Scan(..., round_limit=1)``; ``ours``: ``hw.KerasScan``
-            started at once (its worker imports Keras while the data is split and saved).
+            started at once (its worker, forked from the kernel, imports Keras while the
+            data is split and saved); ``ours-spawn``: the same with the worker started as a
+            fresh Python (``HPO_WIDGETS_WORKER_START=spawn``; what a kernel that has
+            already imported TensorFlow gets).
 ``trials``  per-trial wall once running, on Talos 2's ``titanic`` template model function
             and its params dict (epochs and batch size pinned so every trial does the same
             work; its ``breast_cancer`` template fails in Talos itself under Keras 3: its
@@ -55,6 +58,8 @@ def small_model(x_train, y_train, x_val, y_val, params):
     return out, model
 
 
+FIRST_VARIANTS = ("loop", "talos", "ours", "ours-spawn")
+
 SMALL = {"first_neuron": [16], "batch_size": [32], "epochs": [5]}
 
 
@@ -91,7 +96,7 @@ def child(kind: str, variant: str, args: argparse.Namespace, workdir: str) -> di
 
             talos.Scan(x, y, params=SMALL, model=small_model, experiment_name=workdir,
                        round_limit=1, disable_progress_bar=True, save_weights=False)
-        else:
+        else:   # ours, ours-spawn
             import hpo_widgets as hw
 
             scan = hw.KerasScan(small_model, SMALL, x, y, metric="val_acc", max_trials=1,
@@ -131,6 +136,7 @@ def child(kind: str, variant: str, args: argparse.Namespace, workdir: str) -> di
 def run(kind: str, variant: str, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"talos-{kind}-{variant}-") as tmp:
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+               **({"HPO_WIDGETS_WORKER_START": "spawn"} if variant == "ours-spawn" else {}),
                "PYTHONPATH": os.pathsep.join([str(ROOT), args.talos])}
         started = time.time()
         proc = subprocess.run([sys.executable, __file__, "--child", kind, variant,
@@ -159,20 +165,22 @@ def main() -> None:
     ap.add_argument("--child", nargs=2)
     ap.add_argument("--workdir")
     args = ap.parse_args()
+    args.talos = str(Path(args.talos).resolve())   # the children run in their own folder
     if args.child:
         print(json.dumps(child(*args.child, args, args.workdir)))
         return
     rows = []
-    firsts: dict[str, list[float]] = {"loop": [], "talos": [], "ours": []}
+    firsts: dict[str, list[tuple[float, float]]] = {v: [] for v in FIRST_VARIANTS}
     if args.only in (None, "first"):
-        for _ in range(args.repeat):   # interleaved: the machine's load falls on all alike
-            for v in ("loop", "talos", "ours"):
+        for i in range(args.repeat):   # interleaved: the machine's load falls on all alike
+            k = i % len(FIRST_VARIANTS)   # and each goes first in turn (a warm page cache)
+            for v in FIRST_VARIANTS[k:] + FIRST_VARIANTS[:k]:
                 r = run("first", v, args)
                 print(r, flush=True)
                 if "error" in r:
                     rows.append(r)
                 else:
-                    firsts[v].append(r["time_to_first_s"])
+                    firsts[v].append((r["time_to_first_s"], r["load"]))
     if args.only in (None, "trials"):
         for v in ("talos", "ours"):
             rows.append(run("trials", v, args))
@@ -180,14 +188,14 @@ def main() -> None:
     by = {(r["kind"], r["variant"]): r for r in rows if "error" not in r}
     print(f"\n{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}\n")
     if firsts["loop"]:
-        base = statistics.median(firsts["loop"])
+        base = statistics.median(t for t, _ in firsts["loop"])
         print(f"time to first result (fresh process), median of {args.repeat} | s | x loop | "
-              "all runs\n---|---|---|---")
-        for v in ("loop", "talos", "ours"):
+              "all runs, s (1-min load after each)\n---|---|---|---")
+        for v in FIRST_VARIANTS:
             if firsts[v]:
-                m = statistics.median(firsts[v])
-                print(f"{v} | {m:.1f} | {m / base:.2f} | "
-                      f"{', '.join(f'{t:.1f}' for t in firsts[v])}")
+                m = statistics.median(t for t, _ in firsts[v])
+                print(f"{v} | {m:.2f} | {m / base:.2f} | "
+                      f"{', '.join(f'{t:.2f} ({ld:.1f})' for t, ld in firsts[v])}")
     if ("trials", "talos") in by and ("trials", "ours") in by:
         t = by[("trials", "talos")]
         print(f"\nper-trial wall, Talos titanic template, {t['trials']} trials x "

@@ -43,7 +43,10 @@ log = logging.getLogger("hpo_widgets")
 
 _OUR_METRICS = ("f1", "precision", "recall", "balanced_accuracy", "mcc", "pr_auc", "fbeta")
 _DATA_CACHE: dict[tuple[str, str], dict[str, Any]] = {}   # (folder, token) -> data
-_BEST_SEEN: dict[str, float] = {}   # per weights folder: best value this process saved
+# per (weights folder, data token): the best value this process saved. The token names one
+# KerasScan object's data, so a worker forked from the kernel, or a warm one that served an
+# earlier scan in the same folder, never skips saving on a value it saw for another scan.
+_BEST_SEEN: dict[tuple[str, str], float] = {}
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -587,9 +590,10 @@ class _KerasTrial:
         if self.weights_dir is not None and isinstance(value, float) and math.isfinite(value):
             # Save only what can be the scan's best: it beats everything this process has
             # seen (the scan's best always does). Saving every model cost ~50 ms a trial.
-            seen = _BEST_SEEN.get(self.weights_dir)
+            seen_key = (self.weights_dir, self.data_token)
+            seen = _BEST_SEEN.get(seen_key)
             if seen is None or (value < seen if self.minimize else value > seen):
-                _BEST_SEEN[self.weights_dir] = value
+                _BEST_SEEN[seen_key] = value
                 model.save_weights(os.path.join(self.weights_dir,
                                                 f"trial-{trial.id}.weights.h5"))
         metrics["fit_seconds"] = fit_s
@@ -894,10 +898,8 @@ class KerasScan(Scan):
             best_file = self.weights_dir / "best.json"
             if best_file.exists():   # a continued scan: only better models need saving
                 with contextlib.suppress(ValueError, KeyError, TypeError):
-                    _BEST_SEEN[str(self.weights_dir)] = float(
+                    _BEST_SEEN[(str(self.weights_dir), token)] = float(
                         json.loads(best_file.read_text())["value"])
-            else:
-                _BEST_SEEN.pop(str(self.weights_dir), None)
 
         in_process = workers == 0
         objective = _KerasTrial(build, self.talos, str(data_dir), metric, int(epochs),

@@ -8,13 +8,26 @@ run ``max_tasks`` trials. The kernel itself never imports the framework.
 
 How it differs from ``multiprocessing.Pool``/``ProcessPoolExecutor`` (and why):
 
-- Workers are started as ``python -m hpo_widgets.workers`` with two pipes, not by
-  ``multiprocessing``'s spawn: spawn re-imports the parent's ``__main__`` (re-running a
-  script that has no ``if __name__ == "__main__"`` guard) and cannot find functions
-  defined in a notebook (they live in the kernel's ``__main__``, which a child does not
-  have). A ``Pool`` then replaces its crashing workers forever and ``map`` never returns.
-  Here the objective travels by value (cloudpickle), once per worker, and a worker that
-  dies fails its trial with the exit code instead of hanging the scan.
+- Workers talk to the kernel over two pipes of their own, not through ``multiprocessing``:
+  its spawn re-imports the parent's ``__main__`` (re-running a script that has no
+  ``if __name__ == "__main__"`` guard) and cannot find functions defined in a notebook
+  (they live in the kernel's ``__main__``, which a child does not have). A ``Pool`` then
+  replaces its crashing workers forever and ``map`` never returns. Here the objective
+  travels by value (cloudpickle), once per worker, and a worker that dies fails its trial
+  with the exit code instead of hanging the scan.
+- On Linux a worker is forked from the kernel while that is safe (see :func:`_can_fork`):
+  it then starts with everything the kernel has already imported (NumPy, scikit-learn,
+  SciPy, pandas: 1-2 s of a fresh Python's start) and imports only the framework. The
+  child lets go of every file and socket the kernel holds, so a kernel restart finds its
+  ports free. A kernel that has only imported Keras (to define its model function) hands
+  it over imported, and the worker is ready at once. Once the framework has run in the
+  kernel (its thread pools do not survive a fork), with PyTorch or JAX imported, or
+  elsewhere than Linux, a worker starts as ``python -m hpo_widgets.workers`` (also what
+  ``HPO_WIDGETS_WORKER_START=spawn`` asks for).
+- A worker imports its framework with the garbage collector off and then freezes what it
+  imported (``gc.freeze``): the collector walked TensorFlow's objects again and again
+  during the import (about 1 s of a 5 s ``import keras``) and then 0.3 s per full
+  collection inside trials.
 - ``trial.report`` and ``trial.should_prune`` work across the process boundary: reports
   stream back to the kernel as they happen (live curves, pruning), and the pruner's
   answer is sent back to the worker.
@@ -44,6 +57,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from collections import deque
 from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
@@ -93,10 +107,18 @@ class _Worker:
     def __init__(self, index: int, env: dict[str, str], preload: list[str]) -> None:
         p2c_r, p2c_w = os.pipe()
         c2p_r, c2p_w = os.pipe()
-        cmd = [sys.executable, "-m", "hpo_widgets.workers", str(p2c_r), str(c2p_w),
-               ",".join(preload)]
-        self.proc = subprocess.Popen(cmd, pass_fds=(p2c_r, c2p_w), env=env,
-                                     stdin=subprocess.DEVNULL)
+        proc: subprocess.Popen[bytes] | _ForkedProcess | None = None
+        if _can_fork():
+            # a fork can fail where a fresh process would not (a large kernel under strict
+            # memory overcommit): then the worker starts fresh
+            with contextlib.suppress(OSError):
+                proc = _ForkedProcess(p2c_r, c2p_w, env, preload)
+        if proc is None:
+            cmd = [sys.executable, "-m", "hpo_widgets.workers", str(p2c_r), str(c2p_w),
+                   ",".join(preload)]
+            proc = subprocess.Popen(cmd, pass_fds=(p2c_r, c2p_w), env=env,
+                                    stdin=subprocess.DEVNULL)
+        self.proc = proc
         os.close(p2c_r)
         os.close(c2p_w)
         self.send_conn = Connection(p2c_w, readable=False)
@@ -124,6 +146,120 @@ class _Worker:
                 c.close()
         with contextlib.suppress(Exception):
             self.proc.wait(5)
+
+
+#: Frameworks whose thread pools a forked child would lack but believe it has: once the
+#: kernel has imported one, its workers start as a fresh Python. (TensorFlow is judged by
+#: whether it has run yet: see :func:`_tensorflow_started`.)
+FORK_UNSAFE = ("torch", "jax", "jaxlib")
+
+
+def _tensorflow_started() -> bool:
+    """Whether TensorFlow has run in this process: its eager context, and with it the
+    thread pools, exist (a process forked after Keras trained a model hangs in its next
+    ``fit``). Importing Keras, as a notebook that defines its model function does, starts
+    neither; a child forked then starts with TensorFlow already imported."""
+    if "tensorflow" not in sys.modules:
+        return False
+    context = sys.modules.get("tensorflow.python.eager.context")
+    try:
+        ctx = context.context_safe()   # type: ignore[union-attr]
+        return ctx is not None and ctx._context_handle is not None
+    except Exception:   # noqa: BLE001 - a TensorFlow we cannot read: assume it runs
+        return True
+
+
+def _can_fork() -> bool:
+    """Whether a worker may be forked from this process now: Linux, no framework running
+    thread pools here, and no import under way in another thread (the child would wait
+    forever for that module's lock, held by a thread it does not have)."""
+    if os.environ.get("HPO_WIDGETS_WORKER_START", "fork") == "spawn" \
+            or sys.platform != "linux" or not hasattr(os, "fork"):
+        return False
+    try:
+        modules = list(sys.modules.items())
+    except RuntimeError:   # changed size while copied: another thread is importing
+        return False
+    for name, mod in modules:
+        if name.partition(".")[0] in FORK_UNSAFE:
+            return False
+        # plain modules only: touching a lazily loaded one would load it
+        if type(mod) is types.ModuleType and \
+                getattr(getattr(mod, "__spec__", None), "_initializing", False):
+            return False
+    return not _tensorflow_started()
+
+
+class _ForkedProcess:
+    """A worker forked from this process, with the part of ``subprocess.Popen`` we use."""
+
+    def __init__(self, rfd: int, wfd: int, env: dict[str, str], preload: list[str]) -> None:
+        import warnings
+
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that a lock another thread holds at the fork stays held in
+            # the child: _can_fork refuses while an import (its module lock) is under way or
+            # a framework's pools exist, and _become_worker replaces the kernel's streams
+            # and log handlers, the locks a worker would otherwise take
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:   # the child: never returns into the kernel's call stack
+            try:
+                _become_worker(rfd, wfd, env)
+                _worker_main(rfd, wfd, ",".join(preload))
+            finally:
+                os._exit(1)
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:   # reaped elsewhere
+                self.returncode = -1
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0.0)
+            time.sleep(0.01)
+        return code
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, 9)
+
+
+def _become_worker(rfd: int, wfd: int, env: dict[str, str]) -> None:
+    """In a freshly forked child: leave the kernel's world as a new process would.
+
+    Every descriptor but the two pipes and stdout/stderr (captured next) is pointed at
+    /dev/null: the kernel's sockets, its SQLite files and the other workers' pipes are let
+    go (a kernel restart rebinds its ports; a worker sees the kernel's end close), while
+    their numbers stay taken, so no Python object the child inherited can close a file
+    the framework opens later.
+    """
+    import signal
+
+    null = os.open(os.devnull, os.O_RDWR)
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in (1, 2, rfd, wfd, null):
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd)
+    os.environ.clear()
+    os.environ.update(env)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # not the kernel's handler
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        if isinstance(logger, logging.Logger):   # they write to the kernel's streams
+            logger.handlers.clear()
 
 
 # -- warm spares shared by the pools of this process --------------------------------------
@@ -659,10 +795,20 @@ def _worker_main(rfd: int, wfd: int, preload: str) -> None:
     out = Connection(wfd, readable=False)
     capture = _OutputCapture()
     mods = [m for m in preload.split(",") if m]
-    for mod in (m for m in mods if not m.startswith("+")):
-        with contextlib.suppress(Exception):
-            __import__(mod)
-    from .outcome import run_trial
+    import gc
+
+    # No collection while the framework loads (collections took ~1 s of an 8 s TensorFlow
+    # import on a loaded 2-core machine); then everything loaded so far is frozen, so the
+    # full collections during trials walk only the trials' objects (0.3 s less each).
+    gc.disable()
+    try:
+        for mod in (m for m in mods if not m.startswith("+")):
+            with contextlib.suppress(Exception):
+                __import__(mod)
+        from .outcome import run_trial
+    finally:
+        gc.freeze()
+        gc.enable()
 
     # frameworks' Python-side chatter (e.g. TensorFlow's retracing notes) is not the
     # user's business in a worker; errors still reach the trial's traceback
