@@ -39,9 +39,8 @@ _COUNTED = ("finished", "failed", "pruned", "running", "interrupted")
 
 
 class TrialsById:
-    """A scan's trials by id, as a dict would hold them (``get``, ``[]``, ``values``,
-    ``items``, ``len``, ``in``; iteration gives ids in order), kept in a list indexed by
-    id, because ids are dense (given out one by one, never reused): 8 bytes a trial where
+    """A scan's trials by id (``get``, ``values`` in id order, ``len``), kept in a list
+    indexed by id, because ids are dense (given out one by one, never reused): 8 bytes a trial where
     a dict takes ~50 at 100,000 trials (``bench/scale.py``'s kernel memory). Ids far
     apart (a store someone edited by hand) switch it to a dict, never to a huge list."""
 
@@ -80,15 +79,6 @@ class TrialsById:
             return default if t is None else t
         return default
 
-    def __getitem__(self, tid: int) -> Trial:
-        t = self.get(tid)
-        if t is None:
-            raise KeyError(tid)
-        return t
-
-    def __contains__(self, tid: object) -> bool:
-        return isinstance(tid, int) and self.get(tid) is not None
-
     def __len__(self) -> int:
         return self._n
 
@@ -98,12 +88,6 @@ class TrialsById:
             return [self._by[i] for i in sorted(self._by)]
         at = self._at
         return at[:] if self._n == len(at) else [t for t in at if t is not None]
-
-    def items(self) -> list[tuple[int, Trial]]:
-        return [(t.id, t) for t in self.values()]
-
-    def __iter__(self) -> Any:
-        return iter([t.id for t in self.values()])
 
 
 class TrialBook:

@@ -668,7 +668,7 @@ class Scan:
     def trials(self) -> list[Trial]:
         """Every trial of this scan (stored and new), by id."""
         with self._lock:
-            return list(self._book.trials.values())
+            return self._book.trials.values()   # a new list
 
     def trial(self, trial_id: int) -> Trial | None:
         """The latest record of one trial (``None`` if this scan has no such id)."""

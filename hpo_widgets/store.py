@@ -198,6 +198,12 @@ def _row(t: Trial) -> tuple[Any, ...]:
 _loads = json.loads
 
 
+def _not_in(ids: Any) -> str:
+    """SQL that leaves out the rows ``ids`` (undecodable ones), or nothing."""
+    listed = ",".join(str(int(i)) for i in ids)
+    return f" AND id NOT IN ({listed})" if listed else ""
+
+
 def _param_columns(text: str, names: list[str], n: int) -> dict[str, list[Any]] | None:
     """``{name: column}`` from ``text``, the params of ``n`` rows joined by commas
     (``None`` if it does not hold ``n`` rows), decoded in one ``json.loads``.
@@ -543,7 +549,7 @@ class Store:
 
     def _trials_bulk(self) -> list[Trial]:
         bad = self.invalid_rows()
-        not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i, _ in bad)})" if bad else ""
+        not_bad = _not_in(i for i, _ in bad)
         marks = ", source, excluded" if self._select == _COLUMNS else ", NULL, NULL"
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
@@ -592,7 +598,7 @@ class Store:
         """Counts per status and the id of the best finished trial, computed in SQLite
         (``invalid``: the rows :meth:`invalid_rows` found, left out)."""
         bad = sorted({int(i) for i, _ in invalid})
-        not_bad = f" AND id NOT IN ({','.join(map(str, bad))})" if bad else ""
+        not_bad = _not_in(bad)
         with self._lock:
             counts = dict(self._guard(lambda: self._db.execute(
                 f"SELECT status, COUNT(*) FROM trials WHERE 1{not_bad} GROUP BY status")
@@ -651,7 +657,7 @@ class Store:
         or with ``metrics=False`` ``{row index: metrics}`` of the rows not finished (a
         finished row's metric is its ``value``). The JSON of all rows is decoded in one
         call, not one per row."""
-        not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i in skip)})" if skip else ""
+        not_bad = _not_in(skip)
         v2 = self._select == _COLUMNS
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
@@ -708,35 +714,10 @@ class Store:
         return (ids, statuses, values_, started, finished, errors, params, mets,
                 sources, excluded)
 
-    def columns(self, params: list[str], metrics: list[str]) -> list[tuple[Any, ...]]:
-        """Rows of ``(id, status, *params, *metrics, value, started, finished, error)``,
-        the JSON taken apart by SQLite (booleans come back as 0/1, encoded classes and
-        tuples as their JSON text)."""
-        cols = ", ".join(["json_extract(params, ?)"] * len(params)
-                         + ["json_extract(metrics, ?)"] * len(metrics))
-        sql = (f"SELECT id, status{', ' + cols if cols else ''}, value, started, finished, "
-               f"error FROM trials WHERE {_VALID} ORDER BY id")
-        args = [_json_path(n) for n in [*params, *metrics]]
-        with self._lock:
-            return self._guard(lambda: self._db.execute(sql, args).fetchall())
-
     @property
     def _kept(self) -> str:
         """SQL that leaves out excluded trials (none can be excluded in a version-1 file)."""
         return " AND excluded IS NULL" if self._select == _COLUMNS else ""
-
-    def trial_marks(self, skip: list[int] = ()) -> tuple[list[Any], list[Any]]:
-        """``(sources, excluded reasons)`` of every row but ``skip``, by id (the columns
-        ``frame_columns`` leaves out; ``None`` for a version-1 file's rows)."""
-        not_bad = f" AND id NOT IN ({','.join(str(int(i)) for i in skip)})" if skip else ""
-        if self._select != _COLUMNS:
-            with self._lock:
-                n = self._db.execute(f"SELECT COUNT(*) FROM trials WHERE 1{not_bad}").fetchone()
-            return [None] * n[0], [None] * n[0]
-        with self._lock:
-            rows = self._guard(lambda: self._db.execute(
-                f"SELECT source, excluded FROM trials WHERE 1{not_bad} ORDER BY id").fetchall())
-        return [r[0] for r in rows], [r[1] for r in rows]
 
     # -- the settings history -------------------------------------------------------------
     def log_settings(self, entries: list[dict[str, Any]]) -> None:
