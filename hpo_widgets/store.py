@@ -59,6 +59,12 @@ _WS = "' ' || char(9, 10, 13)"
 _VALID = (f"(json_valid(params) AND ltrim(params, {_WS}) LIKE '{{%' AND (metrics IS NULL OR "
           f"metrics = '' OR (json_valid(metrics) AND ltrim(metrics, {_WS}) LIKE '{{%')) AND "
           "(curve IS NULL OR curve = '' OR json_valid(curve)))")
+# stricter than _VALID (an object's "{" must come first), and a third cheaper for SQLite:
+# ltrim copies every text. Every row this writer stores passes it; a row that fails it
+# is checked again with _VALID, so leading blanks in a hand-edited row still read.
+_QUICK = ("(json_valid(params) AND params LIKE '{%' AND (metrics IS NULL OR metrics = '' "
+          "OR (json_valid(metrics) AND metrics LIKE '{%')) AND (curve IS NULL OR curve = '' "
+          "OR json_valid(curve)))")
 
 
 def _json_path(key: str) -> str:
@@ -585,7 +591,7 @@ class Store:
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
                 "SELECT id, json_valid(params), json_valid(metrics), json_valid(curve) "
-                f"FROM trials WHERE NOT {_VALID} ORDER BY id").fetchall())
+                f"FROM trials WHERE NOT {_QUICK} AND NOT {_VALID} ORDER BY id").fetchall())
         out = []
         for tid, p, m, c in rows:
             what = "params" if not p else "metrics" if not m else "curve" if not c else \
@@ -663,18 +669,23 @@ class Store:
             rows = self._guard(lambda: self._db.execute(
                 "SELECT id, status, value, started, finished FROM trials "
                 f"WHERE 1{not_bad} ORDER BY id").fetchall())
-            # columns that are mostly empty or all alike are read apart: fewer values
-            # to build a row (a third less time to fetch 100,000 rows)
-            sparse = self._guard(lambda: self._db.execute(
-                "SELECT id, error, excluded FROM trials WHERE (error IS NOT NULL"
-                f"{' OR excluded IS NOT NULL' if v2 else ''}){not_bad}"
-                if v2 else f"SELECT id, error, NULL FROM trials WHERE error IS NOT NULL"
-                f"{not_bad}").fetchall())
-            kinds = self._guard(lambda: self._db.execute(
-                f"SELECT DISTINCT source FROM trials WHERE 1{not_bad} LIMIT 2").fetchall()) \
-                if v2 else [(None,)]
-            source_rows = None if len(kinds) < 2 else self._guard(lambda: self._db.execute(
-                f"SELECT source FROM trials WHERE 1{not_bad} ORDER BY id").fetchall())
+            # columns that are mostly empty or all alike (error, excluded, source; the
+            # metrics of unfinished rows) are read apart, in one pass: only the rows
+            # that differ from the first (a third less time to fetch 100,000 rows)
+            first = self._guard(lambda: self._db.execute(
+                f"SELECT source FROM trials WHERE 1{not_bad} ORDER BY id LIMIT 1")
+                .fetchone()) if v2 else None
+            first_source = None if first is None else first[0]
+            unfinished = "status != 'finished' AND metrics IS NOT NULL AND metrics != ''"
+            other_metrics = "NULL" if metrics else f"CASE WHEN {unfinished} THEN metrics END"
+            odd = self._guard(lambda: self._db.execute(
+                f"SELECT id, error, excluded, source, {other_metrics} FROM trials WHERE "
+                f"(error IS NOT NULL OR excluded IS NOT NULL OR source IS NOT ?"
+                f"{'' if metrics else ' OR ' + unfinished}){not_bad}", (first_source,))
+                .fetchall() if v2 else self._db.execute(
+                f"SELECT id, error, NULL, NULL, {other_metrics} FROM trials WHERE "
+                f"(error IS NOT NULL{'' if metrics else ' OR ' + unfinished}){not_bad}")
+                .fetchall())
             ptext = self._guard(lambda: self._db.execute(
                 "SELECT group_concat(params, ',') FROM (SELECT params FROM trials "
                 f"WHERE 1{not_bad} ORDER BY id)").fetchone()[0]) or ""
@@ -683,10 +694,6 @@ class Store:
                     "SELECT group_concat(coalesce(nullif(metrics, ''), '{}'), ',') FROM "
                     f"(SELECT metrics FROM trials WHERE 1{not_bad} ORDER BY id)")
                     .fetchone()[0]) or ""
-            else:
-                others = self._guard(lambda: self._db.execute(
-                    "SELECT id, metrics FROM trials WHERE status != 'finished' AND "
-                    f"metrics IS NOT NULL AND metrics != ''{not_bad}").fetchall())
         if not rows:
             return ([], [], [], [], [], [], {n: [] for n in names},
                     [] if metrics else {}, [], [])
@@ -695,22 +702,21 @@ class Store:
         n = len(ids)
         errors: list[Any] = [None] * n
         excluded: list[Any] = [None] * n
-        if sparse:
+        sources: list[Any] = [first_source] * n
+        mets: Any = {}
+        if odd:
             at = {tid: i for i, tid in enumerate(ids)}
-            for tid, err, why in sparse:
+            for tid, err, why, source, m in odd:
                 i = at.get(tid)
                 if i is not None:
-                    errors[i], excluded[i] = err, why
-        sources = [kinds[0][0] if kinds else None] * n if source_rows is None else \
-            [r[0] for r in source_rows]
+                    errors[i], excluded[i], sources[i] = err, why, source
+                    if m is not None:
+                        mets[i] = _loads(m)
         params = _param_columns(ptext, names, len(ids))
         if params is None:
             raise StoreCorrupt(self.file, "its rows changed while they were read; read again")
         if metrics:
-            mets: Any = _loads(f"[{mtext}]")
-        else:
-            at = {tid: i for i, tid in enumerate(ids)} if others else {}
-            mets = {at[tid]: _loads(m) for tid, m in others if tid in at}
+            mets = _loads(f"[{mtext}]")
         return (ids, statuses, values_, started, finished, errors, params, mets,
                 sources, excluded)
 

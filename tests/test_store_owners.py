@@ -335,3 +335,35 @@ def test_restarting_the_same_object_does_not_reread_what_it_wrote(store, monkeyp
     scan.max_trials = 14
     scan.start().wait(10)                          # someone else wrote: read it all again
     assert reads and scan.n_done == 14 and sorted(_rows(store / "again")) == list(range(14))
+
+
+@pytest.mark.parametrize("first", ["strategy", "user"])
+def test_a_reopened_single_metric_scan_shows_the_same_results(store, first):
+    """The reopened frame of a scan with one metric reads the value column and, apart,
+    the rows that differ: failed (error), excluded, the user's own suggestions (source)
+    and pruned trials (their last report)."""
+    import pandas as pd
+
+    def objective(params, trial):
+        trial.report(0, params["x"])
+        if params["x"] > 0.8:
+            trial.prune()
+        if params["x"] < 0.1:
+            raise ValueError("too small")
+        return params["x"]
+
+    scan = hw.Scan(objective, {"x": (0.0, 1.0)}, metric="loss", max_trials=40, seed=5,
+                   store=store, name=f"one-{first}")
+    if first == "user":
+        scan.enqueue([{"x": 0.5}, {"x": 0.05}])
+    scan.start().wait(30)
+    if first == "strategy":
+        scan.enqueue({"x": 0.25})
+        scan.max_trials = 41
+        scan.start().wait(30)
+    scan.exclude(3, "a bad node")
+    live = scan.results
+    assert {"finished", "failed", "pruned"} <= set(live.status)
+    assert live.source.nunique() == 2 and live.excluded.notna().sum() == 1
+    reopened = hw.load(store / f"one-{first}").results
+    pd.testing.assert_frame_equal(reopened, live)
