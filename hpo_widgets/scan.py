@@ -23,6 +23,7 @@ import copy
 import datetime as _dt
 import importlib
 import logging
+import math
 import os
 import threading
 import time
@@ -37,7 +38,7 @@ from . import values
 from .driver import SCAN_STATUSES, Control, Driver, TrialBook, rescore
 from .events import EventBus, ScanEvent
 from .options import ScanOptions, check_option, metric_direction
-from .outcome import takes_trial
+from .outcome import as_number, takes_trial
 from .pruning import Pruner, make_pruner
 from .runners import (
     capabilities,
@@ -744,7 +745,10 @@ class Scan:
                 col = [label(v) for v in col]
             cols[p] = col
         if metrics is None:
-            cols[metric] = list(values_)
+            try:
+                cols[metric] = np.array(values_, dtype="float64")   # None -> NaN
+            except (TypeError, ValueError):   # a stored non-number: to_numeric below
+                cols[metric] = list(values_)
         else:
             for m in metric_names:
                 cols[m] = metrics.get(m) or [None] * len(ids)
@@ -759,7 +763,9 @@ class Scan:
         cols["duration"] = np.array(finished, dtype="float64") - t0
         cols["error"] = errors
         cols["excluded"] = excluded if excluded is not None else [None] * len(ids)
-        df = pd.DataFrame(cols, index=pd.Index(ids, name="trial"),
+        # from an array: a third of the time pandas takes to infer a list of ints
+        index = pd.Index(np.array(ids, dtype="int64"), name="trial")
+        df = pd.DataFrame(cols, index=index,
                           columns=[*param_names, *metric_names, "status", "source", "started",
                                    "duration", "error", "excluded"])
         df[metric] = pd.to_numeric(df[metric], errors="coerce")
@@ -791,7 +797,7 @@ class Scan:
             values_, mcols = shown, None
         else:
             for i, st in enumerate(statuses):   # a finished row without this metric
-                if st == "finished" and not isinstance(metrics[i].get(metric), int | float):
+                if st == "finished" and not _finite(metrics[i].get(metric)):
                     statuses[i] = "failed"
                     errors[i] = f"stored trial has no metric {metric!r}"
             mcols = {m: [d.get(m) for d in metrics] for m in metric_names}
@@ -1068,6 +1074,8 @@ def load(path: str | os.PathLike[str], objective: Callable[..., Any] | None = No
         options.pop("executor", None)
     else:
         executor = options.pop("executor", None)
+    if "mode" not in options and options.get("metric", meta.get("metric")) != meta.get("metric"):
+        settings.pop("mode", None)   # the stored direction was the stored metric's
     settings.update(options)
     scan = Scan(objective, space, strategy=strategy, pruner=pruner if objective else None,
                 executor=executor, name=p.name, store=p.parent, **settings)
@@ -1076,6 +1084,12 @@ def load(path: str | os.PathLike[str], objective: Callable[..., Any] | None = No
     if meta.get("kind"):
         scan._stored_meta.setdefault("kind", meta["kind"])
     return scan
+
+
+def _finite(v: Any) -> bool:
+    """Whether a stored metric scores a trial (as :func:`driver.rescore` decides)."""
+    x = as_number(v)
+    return x is not None and math.isfinite(x)
 
 
 def _stored_label(v: Any) -> Any:

@@ -52,16 +52,29 @@ _COLUMNS = ("id, status, params, metrics, value, started, finished, error, trace
 _COLUMNS_V1 = ("id, status, params, metrics, value, started, finished, error, traceback, "
                "curve, worker, NULL, NULL")
 _INSERT = f"INSERT INTO trials({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _tolerant(column: str) -> str:
+    """SQL for ``column``'s JSON as SQLite's JSON functions accept it: Python's json
+    writes a NaN or infinite float as ``NaN`` / ``Infinity``, which SQLite refuses (a
+    diverged model's NaN loss must not make its trial unreadable). A NaN reads as null
+    there; Python decodes the stored text itself, NaN included."""
+    return (f"(CASE WHEN instr({column}, 'NaN') OR instr({column}, 'Infinity') THEN "
+            f"replace(replace({column}, 'NaN', 'null'), 'Infinity', '1e999') "
+            f"ELSE {column} END)")
+
+
+_PARAMS, _METRICS, _CURVE = _tolerant("params"), _tolerant("metrics"), _tolerant("curve")
 # a row whose JSON decodes into what a Trial holds (checked by SQLite, in C)
 # a valid JSON text that starts with "{" is an object: one parse a column, not two
 # (json_type would parse it again)
 _WS = "' ' || char(9, 10, 13)"
-_VALID = (f"(json_valid(params) AND ltrim(params, {_WS}) LIKE '{{%' AND (metrics IS NULL OR "
-          f"metrics = '' OR (json_valid(metrics) AND ltrim(metrics, {_WS}) LIKE '{{%')) AND "
-          "(curve IS NULL OR curve = '' OR json_valid(curve)))")
-# stricter than _VALID (an object's "{" must come first), and a third cheaper for SQLite:
-# ltrim copies every text. Every row this writer stores passes it; a row that fails it
-# is checked again with _VALID, so leading blanks in a hand-edited row still read.
+_VALID = (f"(json_valid({_PARAMS}) AND ltrim(params, {_WS}) LIKE '{{%' AND (metrics IS NULL "
+          f"OR metrics = '' OR (json_valid({_METRICS}) AND ltrim(metrics, {_WS}) LIKE '{{%')) "
+          f"AND (curve IS NULL OR curve = '' OR json_valid({_CURVE})))")
+# stricter than _VALID (an object's "{" must come first; no NaN), and a third cheaper for
+# SQLite: ltrim copies every text. Most rows pass it; a row that fails it is checked
+# again with _VALID, so leading blanks in a hand-edited row, or a NaN metric, still read.
 _QUICK = ("(json_valid(params) AND params LIKE '{%' AND (metrics IS NULL OR metrics = '' "
           "OR (json_valid(metrics) AND metrics LIKE '{%')) AND (curve IS NULL OR curve = '' "
           "OR json_valid(curve)))")
@@ -590,7 +603,7 @@ class Store:
         functions without decoding the others in Python."""
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
-                "SELECT id, json_valid(params), json_valid(metrics), json_valid(curve) "
+                f"SELECT id, json_valid({_PARAMS}), json_valid({_METRICS}), json_valid({_CURVE}) "
                 f"FROM trials WHERE NOT {_QUICK} AND NOT {_VALID} ORDER BY id").fetchall())
         out = []
         for tid, p, m, c in rows:
@@ -617,20 +630,21 @@ class Store:
                     f"status = 'finished' AND value IS NOT NULL{not_bad}{self._kept}")
                     .fetchone())
                 return counts, None if best is None or best[0] is None else int(best[0])
-            path = _json_path(metric)
-            # a finished row without this metric reads as failed (see driver.rescore)
+            path = {"p": _json_path(metric)}
+            # a finished row without this metric as a finite number reads as failed
+            # (see driver.rescore; an infinite one is stored as 1e999 for SQLite)
+            scored = (f"json_type({_METRICS}, :p) IN ('integer', 'real') AND "
+                      f"abs(json_extract({_METRICS}, :p)) <= 1.7976931348623157e308")
             unscored = self._guard(lambda: self._db.execute(
                 f"SELECT COUNT(*) FROM trials WHERE status = 'finished' AND {_VALID} AND "
-                "coalesce(json_type(metrics, ?), '') NOT IN ('integer', 'real')",
-                (path,)).fetchone()[0])
+                f"NOT coalesce({scored}, 0)", path).fetchone()[0])
             if unscored:
                 counts["finished"] -= unscored
                 counts["failed"] = counts.get("failed", 0) + unscored
             best = self._guard(lambda: self._db.execute(
                 f"SELECT id FROM trials WHERE status = 'finished' AND {_VALID} AND "
-                f"json_type(metrics, ?) IN ('integer', 'real'){self._kept} ORDER BY "
-                f"json_extract(metrics, ?) {'ASC' if minimize else 'DESC'}, finished, id "
-                "LIMIT 1", (path, path)).fetchone())
+                f"{scored}{self._kept} ORDER BY json_extract({_METRICS}, :p) "
+                f"{'ASC' if minimize else 'DESC'}, finished, id LIMIT 1", path).fetchone())
         return counts, None if best is None else int(best[0])
 
     def trial(self, trial_id: int) -> Trial | None:
@@ -649,7 +663,7 @@ class Store:
         """Every metric name stored, in the order they first appear."""
         with self._lock:
             rows = self._guard(lambda: self._db.execute(
-                "WITH ok AS MATERIALIZED (SELECT id, metrics FROM trials WHERE "
+                f"WITH ok AS MATERIALIZED (SELECT id, {_METRICS} AS metrics FROM trials WHERE "
                 f"{_VALID} AND metrics IS NOT NULL AND metrics != '') "
                 "SELECT j.key FROM ok, json_each(ok.metrics) AS j GROUP BY j.key "
                 "ORDER BY MIN(ok.id), MIN(j.id)").fetchall())

@@ -367,3 +367,44 @@ def test_a_reopened_single_metric_scan_shows_the_same_results(store, first):
     assert live.source.nunique() == 2 and live.excluded.notna().sum() == 1
     reopened = hw.load(store / f"one-{first}").results
     pd.testing.assert_frame_equal(reopened, live)
+
+
+def _diverging(params):
+    """A model that diverges for large x (NaN loss) and has an undefined or infinite
+    second metric for others: what a Keras search of learning rates produces."""
+    x = params["x"]
+    if x > 0.7:
+        return {"loss": float("nan"), "acc": 0.1}
+    if x < 0.3:
+        return {"loss": x, "acc": float("nan")}
+    return {"loss": x, "acc": 1 - x if x < 0.5 else float("inf")}
+
+
+def test_nan_and_infinite_metrics_do_not_make_trials_unreadable(store):
+    """Python writes NaN/Infinity into the JSON, which SQLite's JSON check refused: every
+    trial with a NaN metric was skipped as 'not valid JSON' on reopen and on resume."""
+    import pandas as pd
+
+    scan = hw.Scan(_diverging, {"x": (0.0, 1.0)}, metric="loss", max_trials=16, seed=1,
+                   store=store, name="nan")
+    scan.start().wait(30)
+    assert scan.counts["failed"] >= 1 and scan.counts["finished"] >= 8
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no "could not be read" warning
+        seen = hw.load(store / "nan")
+        resumed = hw.Scan(_diverging, {"x": (0.0, 1.0)}, metric="loss", max_trials=16,
+                          seed=1, store=store, name="nan")
+    assert seen.skipped_trials == [] and resumed.skipped_trials == []
+    assert seen.counts == scan.counts and resumed.counts == scan.counts
+    assert seen.best.id == scan.best.id == resumed.best.id
+    pd.testing.assert_frame_equal(seen.results, scan.results)
+    assert len(resumed.trials) == 16 and resumed.n_done == 16
+
+    # under another metric, the view (computed in SQLite) and a resumed scan (Trial
+    # objects) agree: NaN and infinite values do not score a trial
+    by_acc = hw.load(store / "nan", metric="acc")
+    as_acc = hw.Scan(_diverging, {"x": (0.0, 1.0)}, metric="acc", max_trials=16, seed=1,
+                     store=store, name="nan")
+    assert by_acc.counts == as_acc.counts
+    assert by_acc.best is not None and by_acc.best.id == as_acc.best.id
+    assert list(by_acc.results.status) == [t.status for t in as_acc.trials]
