@@ -173,8 +173,12 @@ def scan_dir(store: str | os.PathLike[str], name: str) -> Path:
     return d
 
 
+# no blanks after "," and ":": a tenth less to store, check and decode
+_SEPARATORS = (",", ":")
+
+
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, default=_json_default, allow_nan=True)
+    return json.dumps(obj, default=_json_default, allow_nan=True, separators=_SEPARATORS)
 
 
 def _json_default(obj: Any) -> Any:
@@ -196,9 +200,10 @@ def _params_json(params: dict[str, Any]) -> str:
     # values.encode: classes/functions by qualified name, tuples as tuples, so a resumed
     # scan hands the objective the same objects; anything else falls back to text
     if all(type(v) in _PLAIN for v in params.values()):
-        return json.dumps(params, allow_nan=True)
+        return json.dumps(params, allow_nan=True, separators=_SEPARATORS)
     try:
-        return json.dumps({k: values.encode(v) for k, v in params.items()}, allow_nan=True)
+        return json.dumps({k: values.encode(v) for k, v in params.items()}, allow_nan=True,
+                          separators=_SEPARATORS)
     except TypeError:
         return _dumps(params)
 
