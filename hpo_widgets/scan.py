@@ -211,8 +211,7 @@ class Scan:
             locked = s.is_locked()
             if viewing:
                 # counts and best from SQLite; Trial objects only when someone asks
-                skipped = s.invalid_rows()
-                counts, best_id = s.summary(self.metric, self.minimize, skipped)
+                skipped, counts, best_id = s.survey(self.metric, self.minimize)
                 best = None if best_id is None else s.trial(best_id)
                 if not locked and counts.get("running"):
                     counts["interrupted"] = counts.get("interrupted", 0) + counts["running"]
