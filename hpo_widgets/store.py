@@ -727,37 +727,70 @@ class Store:
         or with ``metrics=False`` ``{row index: metrics}`` of the rows not finished (a
         finished row's metric is its ``value``). The JSON of all rows is decoded in one
         call, not one per row."""
-        not_bad = _not_in(skip)
         v2 = self._select == _COLUMNS
         with self._lock:
-            rows = self._guard(lambda: self._db.execute(
-                "SELECT id, status, value, started, finished FROM trials "
-                f"WHERE 1{not_bad} ORDER BY id").fetchall())
+            top = self._guard(lambda: self._db.execute("SELECT MAX(id) FROM trials")
+                              .fetchone()[0])
+        # rows a writer adds meanwhile are left out of every query: one set of rows
+        kept = f"{_not_in(skip)} AND id <= {-1 if top is None else int(top)}"
+        unfinished = "status != 'finished' AND metrics IS NOT NULL AND metrics != ''"
+        other_metrics = "NULL" if metrics else f"CASE WHEN {unfinished} THEN metrics END"
+
+        def sparse_and_json(con: sqlite3.Connection) -> tuple[Any, ...]:
             # columns that are mostly empty or all alike (error, excluded, source; the
             # metrics of unfinished rows) are read apart, in one pass: only the rows
             # that differ from the first (a third less time to fetch 100,000 rows)
-            first = self._guard(lambda: self._db.execute(
-                f"SELECT source FROM trials WHERE 1{not_bad} ORDER BY id LIMIT 1")
-                .fetchone()) if v2 else None
+            first = con.execute(f"SELECT source FROM trials WHERE 1{kept} ORDER BY id "
+                                "LIMIT 1").fetchone() if v2 else None
             first_source = None if first is None else first[0]
-            unfinished = "status != 'finished' AND metrics IS NOT NULL AND metrics != ''"
-            other_metrics = "NULL" if metrics else f"CASE WHEN {unfinished} THEN metrics END"
-            odd = self._guard(lambda: self._db.execute(
+            odd = con.execute(
                 f"SELECT id, error, excluded, source, {other_metrics} FROM trials WHERE "
                 f"(error IS NOT NULL OR excluded IS NOT NULL OR source IS NOT ?"
-                f"{'' if metrics else ' OR ' + unfinished}){not_bad}", (first_source,))
-                .fetchall() if v2 else self._db.execute(
+                f"{'' if metrics else ' OR ' + unfinished}){kept}", (first_source,)
+            ).fetchall() if v2 else con.execute(
                 f"SELECT id, error, NULL, NULL, {other_metrics} FROM trials WHERE "
-                f"(error IS NOT NULL{'' if metrics else ' OR ' + unfinished}){not_bad}")
-                .fetchall())
-            ptext = self._guard(lambda: self._db.execute(
+                f"(error IS NOT NULL{'' if metrics else ' OR ' + unfinished}){kept}"
+            ).fetchall()
+            ptext = con.execute(
                 "SELECT group_concat(params, ',') FROM (SELECT params FROM trials "
-                f"WHERE 1{not_bad} ORDER BY id)").fetchone()[0]) or ""
-            if metrics:
-                mtext = self._guard(lambda: self._db.execute(
-                    "SELECT group_concat(coalesce(nullif(metrics, ''), '{}'), ',') FROM "
-                    f"(SELECT metrics FROM trials WHERE 1{not_bad} ORDER BY id)")
-                    .fetchone()[0]) or ""
+                f"WHERE 1{kept} ORDER BY id)").fetchone()[0] or ""
+            mtext = con.execute(
+                "SELECT group_concat(coalesce(nullif(metrics, ''), '{}'), ',') FROM "
+                f"(SELECT metrics FROM trials WHERE 1{kept} ORDER BY id)"
+            ).fetchone()[0] or "" if metrics else ""
+            return first_source, odd, ptext, mtext
+
+        # opened for reading, those run on a second connection while this one fetches
+        # the rows: SQLite works without Python's lock, so on two cores they overlap
+        side: dict[str, Any] = {}
+
+        def read_side() -> None:
+            try:
+                con = sqlite3.connect(self._read_uri, uri=True, isolation_level=None,
+                                      timeout=30)
+                try:
+                    side["out"] = sparse_and_json(con)
+                finally:
+                    con.close()
+            except sqlite3.Error as e:
+                side["error"] = e
+
+        helper = None
+        if self._read_uri is not None:
+            helper = threading.Thread(target=read_side, name="hpo-store-read", daemon=True)
+            helper.start()
+        try:
+            with self._lock:
+                rows = self._guard(lambda: self._db.execute(
+                    "SELECT id, status, value, started, finished FROM trials "
+                    f"WHERE 1{kept} ORDER BY id").fetchall())
+        finally:
+            if helper is not None:
+                helper.join()
+        if "out" not in side:   # the writer, or the second connection failed: here
+            with self._lock:
+                side["out"] = self._guard(lambda: sparse_and_json(self._db))
+        first_source, odd, ptext, mtext = side["out"]
         if not rows:
             return ([], [], [], [], [], [], {n: [] for n in names},
                     [] if metrics else {}, [], [])
