@@ -644,7 +644,10 @@ class Bayes(Strategy):
     # with one plain integer moved to either end (floats untouched, so the synthetic
     # functions are unaffected) tripled mlp's batch_size = 10 proposals (77 of 240
     # against 24); this model minus it: -0.2 +- 0.2 / +1.6 +- 1.4 / -0.3 +- 0.5 at 10 / 20 / 50
-    # over the 30 cells: not kept.
+    # over the 30 cells: not kept. A 5-point initial design instead of ndim + 2 (5..10):
+    # -5.0 +- 3.0 / -1.1 +- 1.7 / +0.5 +- 0.8 (it helps early, mostly on the forest
+    # task, and costs sgd and gbr at 50): not kept, the most promising lead for the
+    # early phase.
     _relax_integers = False
     _bound_candidates = False
 
