@@ -646,7 +646,9 @@ class Bayes(Strategy):
     # against 24); this model minus it: -0.2 +- 0.2 / +1.6 +- 1.4 / -0.3 +- 0.5 at 10 / 20 / 50
     # over the 30 cells: not kept. A 5-point initial design instead of ndim + 2 (5..10):
     # -5.0 +- 3.0 / -1.1 +- 1.7 / +0.5 +- 0.8 (it helps early, mostly on the forest
-    # task, and costs sgd and gbr at 50): not kept, the most promising lead for the
+    # task, and costs sgd and gbr at 50), 7 points -4.5 +- 2.1 / +0.0 +- 1.5 / -0.5 +-
+    # 0.8; but both raise bench/efficiency.py's Rosenbrock10 median regret at 50 from
+    # 3.3e3 to 6.6e3 and 6.1e3 (10 seeds): not kept, the most promising lead for the
     # early phase. A Latin hypercube as the initial design instead of Sobol points (its
     # first 10 points cover pairs of coordinates worse than random ones do): design
     # alone over 5 tasks x 24 seeds at 10 evaluations -1.1 +- 1.5 (forest 75.6 ->
