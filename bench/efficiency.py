@@ -25,6 +25,10 @@ Before/after a change, both in one run (``bayes-old`` is the other checkout's Ba
 
     git worktree add /tmp/old main
     python bench/efficiency.py --seeds 10 --methods bayes,bayes-old --old /tmp/old
+
+An ablation of hw.Bayes against it, as in bench/tuning.py::
+
+    python bench/efficiency.py --seeds 10 --methods 'bayes,bayes[n_initial=5]'
 """
 
 # Matrices keep their maths names (X, F) in the ablation model below.
@@ -32,6 +36,7 @@ Before/after a change, both in one run (``bayes-old`` is the other checkout's Ba
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -247,6 +252,18 @@ METHODS: dict[str, Callable[[Problem, int, int], tuple[list[float], float]]] = {
 }
 
 
+def ablated_bayes(spec: str) -> hs.Strategy:
+    """hw.Bayes with attributes changed after construction, for methods written
+    ``bayes[name=value,...]`` (values in JSON), as in bench/tuning.py."""
+    strategy = hs.make_strategy("bayes")
+    for item in filter(None, spec.split(",")):
+        key, _, text = item.partition("=")
+        if not hasattr(strategy, key):
+            raise SystemExit(f"hw.Bayes has no attribute {key!r} to ablate")
+        setattr(strategy, key, json.loads(text))
+    return strategy
+
+
 # ----------------------------------------------------------------------------------
 # Proposal time of hw.Bayes
 # ----------------------------------------------------------------------------------
@@ -355,6 +372,9 @@ def main(argv: list[str] | None = None) -> None:
     budgets = [int(b) for b in args.budgets.split(",") if b]
     n = max(budgets)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    for m in methods:
+        if m.startswith("bayes[") and m.endswith("]"):
+            METHODS[m] = lambda p, n, s, spec=m[6:-1]: run_ours(ablated_bayes(spec), p, n, s)
     problems = [PROBLEMS[f.strip()] for f in args.functions.split(",") if f.strip()]
     for m in methods:
         if m not in METHODS:

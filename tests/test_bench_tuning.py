@@ -72,3 +72,24 @@ def test_a_cached_point_is_not_fitted_again(tuning, tmp_path):
     again = tuning.TASKS["svm"]()
     again.cache = json.loads(cache.read_text())["svm"]
     assert again(point) == value and again.fits == 0
+
+
+def test_the_forest_task_is_a_cheap_nine_dimensional_space_whose_best_leaf_is_its_bound(tuning):
+    # The suite's >= 8-dimensional space with integers whose optimum sits on a bound:
+    # with everything else at a good setting, the smallest leaf (1, the lower bound)
+    # scores better than any larger one, and the most trees (the upper bound) better
+    # than fewer.
+    task = tuning.TASKS["forest"]()
+    assert len(task.params) >= 8
+    ints = {p.name: (p.low, p.high) for p in task.params if p.integer}
+    assert ints["min_samples_leaf"] == (1, 32) and ints["n_estimators"] == (5, 40)
+    good = {"n_estimators": 40, "max_depth": 24, "min_samples_split": 2,
+            "min_samples_leaf": 1, "max_features": 0.2, "min_impurity_decrease": 1e-6,
+            "criterion": "entropy", "class_weight": None, "bootstrap": False}
+    best = task(good)
+    assert task.fit_seconds < 5.0  # one 3-fold evaluation: well under a second unloaded
+    assert all(task({**good, "min_samples_leaf": leaf}) > best for leaf in (2, 3, 5))
+    assert task({**good, "n_estimators": 20}) > best
+    # and the bound-count table names those bounds
+    assert tuning.bound_integers(task, {**good, "max_depth": 12}) == [
+        ("n_estimators", 40), ("min_samples_split", 2), ("min_samples_leaf", 1)]
