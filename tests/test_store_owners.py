@@ -408,3 +408,24 @@ def test_nan_and_infinite_metrics_do_not_make_trials_unreadable(store):
     assert by_acc.counts == as_acc.counts
     assert by_acc.best is not None and by_acc.best.id == as_acc.best.id
     assert list(by_acc.results.status) == [t.status for t in as_acc.trials]
+
+
+@pytest.mark.parametrize("column", ["params", "metrics"])
+def test_a_damaged_best_row_is_neither_counted_nor_the_best_of_the_view(store, column):
+    """Opened for viewing, the JSON check (params on one connection, the rest on the
+    other) runs beside the counting: a damaged row found by either half is left out of
+    both the counts and the best."""
+    scan = hw.Scan(loss, SPACE, metric="loss", max_trials=30, name=f"b-{column}",
+                   store=store)
+    scan.start().wait(30)
+    scan.close()
+    best = scan.best.id
+    con = sqlite3.connect(store / f"b-{column}" / "trials.sqlite")
+    con.execute(f"UPDATE trials SET {column} = '{{broken' WHERE id = ?", (best,))
+    con.commit()
+    con.close()
+    with pytest.warns(UserWarning, match=r"1 stored trial\(s\) could not be read"):
+        seen = hw.load(store / f"b-{column}")
+    assert seen.best.id != best and seen.n_done == 29
+    assert seen.counts["finished"] + seen.counts["failed"] == 29
+    assert best not in seen.results.index
