@@ -109,25 +109,30 @@ class ChildWatch:
                 "worker_peak_mb": max(self.peak.values(), default=None)}
 
 
-def cpu_seconds() -> float:
+def cpu_seconds() -> tuple[float, int]:
     """CPU time (user + system, all threads) used so far by this process and its worker
-    processes, the ones still running included: less sensitive than wall time to what
-    else the machine runs."""
+    processes, the ones still running included (less swayed than wall time by what else
+    the machine runs), and their minor page faults (``bench/keras_fit_gap.py`` says why
+    they matter)."""
     import resource
 
     import psutil
 
-    total = 0.0
+    total, faults = 0.0, 0
     for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):   # children: reaped ones
         r = resource.getrusage(who)
         total += r.ru_utime + r.ru_stime
+        faults += r.ru_minflt
     for c in psutil.Process().children(recursive=True):
         try:
             t = c.cpu_times()
-        except psutil.Error:
+            with open(f"/proc/{c.pid}/stat") as f:
+                stat = f.read()
+        except (psutil.Error, OSError):
             continue
         total += t.user + t.system
-    return total
+        faults += int(stat[stat.rindex(")") + 2:].split()[7])   # minflt
+    return total, faults
 
 
 def load_data(seed: int = 0):
@@ -204,7 +209,7 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
             if i == min(4, n - 1):
                 rss_after5 = rss_mb()
         wall = time.perf_counter() - t0
-        cpu = cpu_seconds() - c0
+        cpu, faults = (a - b for a, b in zip(cpu_seconds(), c0, strict=True))
         done = n
         extra = {"build_s": build_s, "clear_session_s": clear_s}
 
@@ -239,7 +244,7 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
         df = scan.results
         scan.close()
         wall = time.perf_counter() - t0
-        cpu = cpu_seconds() - c0
+        cpu, faults = (a - b for a, b in zip(cpu_seconds(), c0, strict=True))
         done = int((df.status == "finished").sum())
         if done < n:
             extra["errors"] = df.error.dropna().astype(str).str[:300].unique().tolist()[:3]
@@ -310,7 +315,7 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
         tuner.search(xtr, ytr, validation_data=(xva, yva), epochs=epochs,
                      batch_size=batch_size, verbose=0)
         wall = time.perf_counter() - t0
-        cpu = cpu_seconds() - c0
+        cpu, faults = (a - b for a, b in zip(cpu_seconds(), c0, strict=True))
         rss_after5 = state["rss5"]
         done = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
         fit_s = timers["fit"] - timers["ckpt"]
@@ -346,7 +351,7 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
                                     sampler=optuna.samplers.RandomSampler(seed=0))
         study.optimize(objective, n_trials=n)
         wall = time.perf_counter() - t0
-        cpu = cpu_seconds() - c0
+        cpu, faults = (a - b for a, b in zip(cpu_seconds(), c0, strict=True))
         done = len(study.trials)
         extra = {"optuna_own_s": wall - obj_s}
     else:
@@ -354,7 +359,8 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
 
     out.update(watch.stop())
     out.update({"trials": done, "rss_after5_mb": rss_after5, "rss_end_mb": rss_mb(),
-                "rss_peak_mb": hwm_mb(), "wall_s": wall, "cpu_s": cpu, "fit_s": fit_s,
+                "rss_peak_mb": hwm_mb(), "wall_s": wall, "cpu_s": cpu,
+                "faults": faults, "fit_s": fit_s,
                 "load_end": loadavg(), **extra})
     return out
 
@@ -418,8 +424,8 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
             fmt(wx, ".2f"), fmt(r.get("cpu_s"), ".1f"), fmt(cx, ".2f"), fmt(gx, ".2f"),
             f"{r['load_start']:.1f}->{r['load_end']:.1f}"]))
     print("\nwhere the time outside fit went (s):")
-    keys = ("import_s", "build_s", "clear_session_s", "checkpoint_s", "first_trial_after_s",
-            "after_last_trial_s",
+    keys = ("faults", "import_s", "build_s", "clear_session_s", "checkpoint_s",
+            "first_trial_after_s", "after_last_trial_s",
             "in_trial_not_fit_s", "outside_trials_s", "optuna_own_s", "files", "files_mb",
             "workers_seen", "keras_in_kernel", "errors")
     for r in rows:
