@@ -14,8 +14,28 @@ loop *in the same round* (median of the per-round ratios):
 ``spawn``     the plain training function in a worker started as a fresh Python
               (``HPO_WIDGETS_WORKER_START=spawn``)
 
-For each: median ``model.fit`` seconds, its ratio to the loop's, and the CPU seconds the
-process used during ``fit`` (all its threads), and how many threads it runs.
+A suspected cause is switched on in a variant of its own by ``+name`` (its own process):
+``+malloc`` / ``+trim`` (glibc: no heap trimming, no mmap for big blocks), ``+unfreeze``
+(the worker's ``gc.freeze`` undone), ``+freeze`` (the loop frozen as the worker is),
+``+depthN`` (``fit`` called N frames deeper), ``+roomy`` (``fit`` called inside a frame
+with room on CPython's frame stack, as the worker now runs its trials).
+
+For each: median ``model.fit`` seconds and its ratio to the loop's (paired by round), the
+CPU seconds the process used during ``fit`` (all threads) and that ratio, system time,
+garbage collections, minor page faults, context switches; then each process's threads
+(by name, and the CPU each kind used), gc state, niceness and CPU affinity.
+
+What it found (2-core machine, load 2-4 from other work, 8-16 rounds): before the fix the
+forked worker used 3-7% more CPU per ``fit`` than the loop, with 9,000-10,000 minor page
+faults against the loop's 6,400-7,500; nearly all the difference was CPython 3.11 mapping
+and unmapping 16 KiB chunks of its frame stack (``_PyThreadState_BumpFramePointerSlow``,
+``perf record -e page-faults``) as Keras's calls crossed a chunk boundary at every step.
+``+depthN`` moved the loop's faults between 7,300 and 9,700; ``+roomy`` cut them to 3,100
+and the CPU by 7%. Nothing else mattered: the main thread does ~97% of the CPU in both
+(TensorFlow's pools ~0.04 s a fit), 22 collections a fit in both (~5 ms), same niceness
+and affinity; ``+malloc``/``+trim`` left faults and CPU unchanged, ``+unfreeze`` and
+``+freeze`` within noise. With the fix (16 rounds): worker 0.93x the loop's ``fit`` wall
+time (CPU 0.95x), KerasScan's trial 0.96x.
 
 Run::
 
