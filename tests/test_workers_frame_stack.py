@@ -50,7 +50,9 @@ def test_deep_calls_in_a_trial_do_not_map_memory_each_time(tmp_path, start):
     assert run.returncode == 0, run.stderr[-3000:]
     faults = json.loads(run.stdout.strip().splitlines()[-1])
     # the same calls in a plain interpreter's main thread cross a chunk boundary and back
-    # at every repeat (this is what the test can see)...
-    assert faults["kernel"] >= 500, faults
+    # at every repeat (this is what the test can see; a Python that keeps its chunks has
+    # nothing to show here)...
+    if faults["kernel"] < 500:
+        pytest.skip(f"this Python does not map frame-stack chunks per call: {faults}")
     # ...and in a trial they stay inside the room reserved for them
     assert faults["worker"] < 50, faults
