@@ -17,7 +17,9 @@ small MLP on scikit-learn's bundled breast-cancer data, no downloads):
 ``optuna``      Optuna ``RandomSampler``, objective in-process, no clean-up (optional)
 
 Measured for each: the driving process's ("kernel") RSS after the 5th trial and at the
-end, its peak, the peak RSS of any child (worker) process, total wall time, the time
+end, its peak, the peak RSS of any child (worker) process, total wall time, the CPU time
+of the kernel and its workers together (on a shared machine less swayed than wall time
+by what else runs), the time
 inside ``model.fit`` summed over trials, and the share of wall time outside it (model
 building, clean-up, checkpoints, process start-up, the engine). The wall clock starts
 once the driving process has imported what the variant needs in it (Keras for every
@@ -33,6 +35,11 @@ Full run (the table in the issue note; 25 minutes on a 2-core machine at load 3-
 where one trial of 2 epochs took about 2-3 s)::
 
     python bench/keras_memory.py
+
+Wall time against a plain loop, warm (the issue's <= 1.05x target), four rounds in ABBA
+order, each compared with its own round's loop::
+
+    python bench/keras_memory.py --trials 30 --epochs 6 --variants loop,ours-warm --rounds 4
 
 Overhead at a longer trial (the < 2% target is for trials of 3 s or more)::
 
@@ -102,6 +109,32 @@ class ChildWatch:
                 "worker_peak_mb": max(self.peak.values(), default=None)}
 
 
+def cpu_seconds() -> tuple[float, int]:
+    """CPU time (user + system, all threads) used so far by this process and its worker
+    processes, the ones still running included (less swayed than wall time by what else
+    the machine runs), and their minor page faults (``bench/keras_fit_gap.py`` says why
+    they matter)."""
+    import resource
+
+    import psutil
+
+    total, faults = 0.0, 0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):   # children: reaped ones
+        r = resource.getrusage(who)
+        total += r.ru_utime + r.ru_stime
+        faults += r.ru_minflt
+    for c in psutil.Process().children(recursive=True):
+        try:
+            t = c.cpu_times()
+            with open(f"/proc/{c.pid}/stat") as f:
+                stat = f.read()
+        except (psutil.Error, OSError):
+            continue
+        total += t.user + t.system
+        faults += int(stat[stat.rindex(")") + 2:].split()[7])   # minflt
+    return total, faults
+
+
 def load_data(seed: int = 0):
     import numpy as np
     from sklearn.datasets import load_breast_cancer
@@ -158,6 +191,7 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
 
         params = sampled_params(n)
         t0 = time.perf_counter()
+        c0 = cpu_seconds()
         for i, p in enumerate(params):
             tb = time.perf_counter()
             model = build(p)
@@ -175,6 +209,7 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
             if i == min(4, n - 1):
                 rss_after5 = rss_mb()
         wall = time.perf_counter() - t0
+        cpu, faults = (a - b for a, b in zip(cpu_seconds(), c0, strict=True))
         done = n
         extra = {"build_s": build_s, "clear_session_s": clear_s}
 
@@ -191,6 +226,7 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
             first.wait()
             first.close()
         t0 = time.perf_counter()
+        c0 = cpu_seconds()
         t0_epoch = time.time()
         scan = hw.KerasScan(build, {"units": UNITS, "lr": (1e-4, 1e-2, "log"),
                                     "epochs": epochs, "batch_size": batch_size},
@@ -208,6 +244,7 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
         df = scan.results
         scan.close()
         wall = time.perf_counter() - t0
+        cpu, faults = (a - b for a, b in zip(cpu_seconds(), c0, strict=True))
         done = int((df.status == "finished").sum())
         if done < n:
             extra["errors"] = df.error.dropna().astype(str).str[:300].unique().tolist()[:3]
@@ -271,12 +308,14 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
                     state["rss5"] = rss_mb()
 
         t0 = time.perf_counter()
+        c0 = cpu_seconds()
         tuner = Tuner(HM(), objective="val_accuracy", max_trials=n, seed=0,
                       directory=os.path.join(workdir, "kt"), project_name="bench",
                       overwrite=True)
         tuner.search(xtr, ytr, validation_data=(xva, yva), epochs=epochs,
                      batch_size=batch_size, verbose=0)
         wall = time.perf_counter() - t0
+        cpu, faults = (a - b for a, b in zip(cpu_seconds(), c0, strict=True))
         rss_after5 = state["rss5"]
         done = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
         fit_s = timers["fit"] - timers["ckpt"]
@@ -307,10 +346,12 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
             return max(hist.history["val_accuracy"])
 
         t0 = time.perf_counter()
+        c0 = cpu_seconds()
         study = optuna.create_study(direction="maximize",
                                     sampler=optuna.samplers.RandomSampler(seed=0))
         study.optimize(objective, n_trials=n)
         wall = time.perf_counter() - t0
+        cpu, faults = (a - b for a, b in zip(cpu_seconds(), c0, strict=True))
         done = len(study.trials)
         extra = {"optuna_own_s": wall - obj_s}
     else:
@@ -318,7 +359,8 @@ def child(variant: str, n: int, epochs: int, batch_size: int, workdir: str) -> d
 
     out.update(watch.stop())
     out.update({"trials": done, "rss_after5_mb": rss_after5, "rss_end_mb": rss_mb(),
-                "rss_peak_mb": hwm_mb(), "wall_s": wall, "fit_s": fit_s,
+                "rss_peak_mb": hwm_mb(), "wall_s": wall, "cpu_s": cpu,
+                "faults": faults, "fit_s": fit_s,
                 "load_end": loadavg(), **extra})
     return out
 
@@ -358,7 +400,7 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
           f"breast cancer MLP, {os.cpu_count()} CPUs\n")
     head = ("variant", "trials", "kernel RSS growth MB", "kernel RSS end MB",
             "worker peak MB", "wall s", "fit s", "overhead %", "overhead ms/trial",
-            "wall x loop", "RSS growth x loop", "load avg")
+            "wall x loop", "CPU s", "CPU x loop", "RSS growth x loop", "load avg")
     print(" | ".join(head))
     print("|".join("---" for _ in head))
     for r in rows:
@@ -368,9 +410,10 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
         growth = None if r["rss_after5_mb"] is None else r["rss_end_mb"] - r["rss_after5_mb"]
         r["growth"] = growth
         outside = r["wall_s"] - r["fit_s"]
-        wx = gx = None
+        wx = gx = cx = None
         if base is not None:
             wx = r["wall_s"] / base["wall_s"]
+            cx = r["cpu_s"] / base["cpu_s"] if base.get("cpu_s") else None
             bg = None if base["rss_after5_mb"] is None else \
                 base["rss_end_mb"] - base["rss_after5_mb"]
             gx = growth / bg if growth is not None and bg and bg >= 10 else None
@@ -378,11 +421,11 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
             r["variant"], str(r["trials"]), fmt(growth), fmt(r["rss_end_mb"]),
             fmt(r.get("worker_peak_mb")), fmt(r["wall_s"], ".1f"), fmt(r["fit_s"], ".1f"),
             fmt(100 * outside / r["wall_s"], ".1f"), fmt(1000 * outside / max(r["trials"], 1)),
-            fmt(wx, ".2f"), fmt(gx, ".2f"),
+            fmt(wx, ".2f"), fmt(r.get("cpu_s"), ".1f"), fmt(cx, ".2f"), fmt(gx, ".2f"),
             f"{r['load_start']:.1f}->{r['load_end']:.1f}"]))
     print("\nwhere the time outside fit went (s):")
-    keys = ("import_s", "build_s", "clear_session_s", "checkpoint_s", "first_trial_after_s",
-            "after_last_trial_s",
+    keys = ("faults", "import_s", "build_s", "clear_session_s", "checkpoint_s",
+            "first_trial_after_s", "after_last_trial_s",
             "in_trial_not_fit_s", "outside_trials_s", "optuna_own_s", "files", "files_mb",
             "workers_seen", "keras_in_kernel", "errors")
     for r in rows:
@@ -441,6 +484,10 @@ def main() -> None:
                     help=f"comma-separated, from {','.join(VARIANTS)}, or 'all'")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per variant")
     ap.add_argument("--json", help="also write the raw rows here")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the variants this many times, in reverse order every other "
+                         "round (ABBA: a load that drifts falls on both alike); each "
+                         "variant is compared with the loop of its own round")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -452,15 +499,46 @@ def main() -> None:
     bad = [v for v in names if v not in VARIANTS]
     if bad:
         ap.error(f"unknown variants {bad}; choose from {VARIANTS}")
-    rows = []
-    for v in names:
-        t = time.perf_counter()
-        print(f"running {v} ...", end=" ", flush=True)
-        rows.append(run_variant(v, args))
-        print(f"{time.perf_counter() - t:.0f} s", flush=True)
-    report(rows, args)
+    rounds: list[list[dict]] = []
+    for r in range(max(1, args.rounds)):
+        order = names if r % 2 == 0 else names[::-1]
+        rows = []
+        for v in order:
+            t = time.perf_counter()
+            print(f"running {v} ...", end=" ", flush=True)
+            rows.append(run_variant(v, args))
+            rows[-1]["round"] = r
+            print(f"{time.perf_counter() - t:.0f} s", flush=True)
+        rounds.append(sorted(rows, key=lambda row: names.index(row["variant"])))
+    report(rounds[-1], args)
+    if len(rounds) > 1:
+        report_rounds(rounds)
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1, default=str))
+        Path(args.json).write_text(json.dumps([row for rows in rounds for row in rows],
+                                              indent=1, default=str))
+
+
+def report_rounds(rounds: list[list[dict]]) -> None:
+    """Each round's wall and CPU time against the loop of the same round, and the medians."""
+    import statistics
+
+    print("\nper round (each against its own round's loop):\n")
+    print("round | variant | wall s | wall x loop | CPU x loop | load avg")
+    print("---|---|---|---|---|---")
+    ratios: dict[str, list[tuple[float, float]]] = {}
+    for rows in rounds:
+        base = next((r for r in rows if r["variant"] == "loop" and "error" not in r), None)
+        for r in rows:
+            if "error" in r or base is None:
+                continue
+            wx, cx = r["wall_s"] / base["wall_s"], r["cpu_s"] / base["cpu_s"]
+            ratios.setdefault(r["variant"], []).append((wx, cx))
+            print(f"{r['round']} | {r['variant']} | {r['wall_s']:.1f} | {wx:.2f} | {cx:.2f} | "
+                  f"{r['load_start']:.1f}->{r['load_end']:.1f}")
+    for v, xs in ratios.items():
+        print(f"median over {len(xs)} rounds, {v}: wall x loop "
+              f"{statistics.median(w for w, _ in xs):.2f}, CPU x loop "
+              f"{statistics.median(c for _, c in xs):.2f}")
 
 
 if __name__ == "__main__":
