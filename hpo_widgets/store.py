@@ -640,31 +640,44 @@ class Store:
         if self._read_uri is None:   # the writer: one connection
             invalid = self.invalid_rows()
             return (invalid, *self.summary(metric, minimize, invalid))
-        found: dict[str, Any] = {}
-
-        def check() -> None:
-            try:
-                con = sqlite3.connect(self._read_uri, uri=True, isolation_level=None,
-                                      timeout=30)
-                try:
-                    found["ids"] = con.execute(
-                        f"SELECT id FROM trials WHERE NOT {_QUICK} LIMIT 1").fetchall()
-                finally:
-                    con.close()
-            except sqlite3.Error as e:
-                found["error"] = e
-
-        checker = threading.Thread(target=check, name="hpo-store-check", daemon=True)
-        checker.start()
+        first_bad = self._beside(lambda con: con.execute(
+            f"SELECT id FROM trials WHERE NOT {_QUICK} LIMIT 1").fetchall())
         try:
             counts, best = self.summary(metric, minimize)
         finally:
-            checker.join()
-        if found.get("ids") == []:
+            bad = first_bad()
+        if bad == []:
             return [], counts, best
         invalid = self.invalid_rows()   # some row may be bad (or the check could not run)
         return (invalid, *self.summary(metric, minimize, invalid)) if invalid else \
             ([], counts, best)
+
+    def _beside(self, work: Callable[[sqlite3.Connection], Any]) -> Callable[[], Any]:
+        """Start ``work(connection)`` on a second read-only connection, in a thread, and
+        return a function that waits for it and gives its result (``None`` if SQLite
+        failed there: the caller then does the work on this connection).
+
+        SQLite lets go of Python's lock while it works, so on two cores the work overlaps
+        what this thread does meanwhile."""
+        done: dict[str, Any] = {}
+
+        def run() -> None:
+            with contextlib.suppress(sqlite3.Error):
+                con = sqlite3.connect(self._read_uri, uri=True, isolation_level=None,
+                                      timeout=30)
+                try:
+                    done["out"] = work(con)
+                finally:
+                    con.close()
+
+        thread = threading.Thread(target=run, name="hpo-store-read", daemon=True)
+        thread.start()
+
+        def result() -> Any:
+            thread.join()
+            return done.get("out")
+
+        return result
 
     def summary(self, metric: str, minimize: bool,
                 invalid: list[tuple[int, str]] = ()) -> tuple[dict[str, int], int | None]:
@@ -765,36 +778,19 @@ class Store:
             return first_source, odd, ptext, mtext
 
         # opened for reading, those run on a second connection while this one fetches
-        # the rows: SQLite works without Python's lock, so on two cores they overlap
-        side: dict[str, Any] = {}
-
-        def read_side() -> None:
-            try:
-                con = sqlite3.connect(self._read_uri, uri=True, isolation_level=None,
-                                      timeout=30)
-                try:
-                    side["out"] = sparse_and_json(con)
-                finally:
-                    con.close()
-            except sqlite3.Error as e:
-                side["error"] = e
-
-        helper = None
-        if self._read_uri is not None:
-            helper = threading.Thread(target=read_side, name="hpo-store-read", daemon=True)
-            helper.start()
+        # the rows
+        side = self._beside(sparse_and_json) if self._read_uri is not None else None
         try:
             with self._lock:
                 rows = self._guard(lambda: self._db.execute(
                     "SELECT id, status, value, started, finished FROM trials "
                     f"WHERE 1{kept} ORDER BY id").fetchall())
         finally:
-            if helper is not None:
-                helper.join()
-        if "out" not in side:   # the writer, or the second connection failed: here
+            out = None if side is None else side()
+        if out is None:   # the writer, or the second connection failed: here
             with self._lock:
-                side["out"] = self._guard(lambda: sparse_and_json(self._db))
-        first_source, odd, ptext, mtext = side["out"]
+                out = self._guard(lambda: sparse_and_json(self._db))
+        first_source, odd, ptext, mtext = out
         if not rows:
             return ([], [], [], [], [], [], {n: [] for n in names},
                     [] if metrics else {}, [], [])

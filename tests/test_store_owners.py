@@ -275,6 +275,16 @@ def test_the_schema_version_is_written_checked_and_a_newer_one_refused(store):
         hw.load(store / "v")
 
 
+def _report_prune_or_fail(params, trial):
+    """What makes a scan's rows differ: a report, then pruned (x > 0.8) or failed
+    (x < 0.1)."""
+    trial.report(0, params["x"])
+    if params["x"] > 0.8:
+        trial.prune()
+    if params["x"] < 0.1:
+        raise ValueError("too small")
+
+
 def test_a_reopened_scan_shows_the_same_results_as_the_live_one(store):
     from collections import OrderedDict  # an importable class as a parameter value
 
@@ -282,11 +292,7 @@ def test_a_reopened_scan_shows_the_same_results_as_the_live_one(store):
              "act": ["relu", "elu"], "epochs": 3}
 
     def objective(params, trial):
-        trial.report(0, params["x"])
-        if params["x"] > 0.8:
-            trial.prune()
-        if params["x"] < 0.1:
-            raise ValueError("too small")
+        _report_prune_or_fail(params, trial)
         extra = {"acc": 1 - params["x"]} if params["bn"] else {}
         return {"loss": params["x"], **extra}
 
@@ -345,11 +351,7 @@ def test_a_reopened_single_metric_scan_shows_the_same_results(store, first):
     import pandas as pd
 
     def objective(params, trial):
-        trial.report(0, params["x"])
-        if params["x"] > 0.8:
-            trial.prune()
-        if params["x"] < 0.1:
-            raise ValueError("too small")
+        _report_prune_or_fail(params, trial)
         return params["x"]
 
     scan = hw.Scan(objective, {"x": (0.0, 1.0)}, metric="loss", max_trials=40, seed=5,
