@@ -656,6 +656,7 @@ class Bayes(Strategy):
     # 50 rose from 3.3e3 to 1.1e4 (Hartmann6 fell from 0.12 to 3.8e-4): not kept.
     _relax_integers = False
     _bound_candidates = False
+    _stall_every = 2
 
     def __init__(self, acquisition: str = "ei", *, n_initial: int | None = None,
                  kappa: float = 2.0, n_candidates: int = 1024,
@@ -889,10 +890,62 @@ class Bayes(Strategy):
             liar = float(np.mean(y[finished]))
             gp.condition(np.vstack([X, Xp]), np.r_[y, np.full(len(Xp), liar)])
         self.last_fit = gp
+        if self._stall_every and (size is None or size > 4096):
+            point = self._stall_sample(space, enc, gp, y, finished, seen,
+                                       len(history) + len(pending))
+            if point is not None:
+                return point
 
         if size is not None and size <= 4096:
             return self._best_of_grid(space, enc, gp, best, seen)
         return self._optimise(space, enc, gp, best, seen, trials, y, rng)
+
+    def _stall_sample(self, space: Space, enc: _Encoder, gp: _GP, y: np.ndarray,
+                      finished: np.ndarray, seen: set[str], n_seen: int) -> dict[str, Any] | None:
+        """A Thompson sample once the search has stalled, else ``None``.
+
+        Stalled: ``3 * ndim`` finished trials (at least 10) in a row have
+        not improved the best finished value by more than the model's noise deviation.
+        Expected improvement then keeps proposing near-copies of the incumbent (a flat
+        top or a step-like objective looks like noise to the model, and a little
+        uncertainty next to the best mean is worth more to it than a lot far away).
+        While stalled, one proposal in ``_stall_every`` is instead the minimum of one
+        joint draw from the posterior over fresh quasi-random candidates: the model
+        still decides, but every region it cannot rule out gets its chance in
+        proportion to how plausible a better value there is.
+        """
+        from scipy.stats import qmc
+
+        values = y[finished]
+        tol = math.sqrt(gp.noise)
+        ref, last = math.inf, 0
+        for i, v in enumerate(values):
+            if v < ref - tol:
+                ref, last = float(v), i
+        stall = len(values) - 1 - last
+        patience = max(10, 3 * space.ndim)
+        if stall < patience or (stall - patience) % self._stall_every:
+            return None
+        rng = self.rng(n_seen + 7919)  # its own stream: the other proposals are unchanged
+        U = qmc.Sobol(space.ndim, scramble=True, seed=rng).random_base2(9)
+        F, _ = enc.cube(U)
+        k, _ = _matern52(gp._r2(F, gp.X), gp.s2)
+        v = gp.Linv @ k.T
+        cov, _ = _matern52(gp._r2(F, F), gp.s2)
+        cov -= v.T @ v
+        jitter = 1e-8 * gp.s2
+        while True:  # the candidates' posterior covariance, made positive definite
+            try:
+                L = np.linalg.cholesky(cov + jitter * np.eye(len(F)))
+                break
+            except np.linalg.LinAlgError:
+                jitter *= 10
+        draw = k @ gp.alpha + L @ rng.standard_normal(len(F))
+        for i in np.argsort(draw)[:64]:
+            point = space.decode(U[i])
+            if point_key(point) not in seen:
+                return point
+        return None
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> _GP:
         gp = _GP(X.shape[1])
