@@ -968,12 +968,14 @@ class Bayes(Strategy):
         cov, _ = _matern52(gp._r2(F, F), gp.s2)
         cov -= v.T @ v
         jitter = 1e-8 * gp.s2
-        while True:  # the candidates' posterior covariance, made positive definite
+        for _ in range(8):  # the candidates' posterior covariance, made positive definite
             try:
                 L = np.linalg.cholesky(cov + jitter * np.eye(len(F)))
                 break
             except np.linalg.LinAlgError:
                 jitter *= 10
+        else:  # not even with a jitter of 10% of the signal: leave this one to EI
+            return None
         draw = k @ gp.alpha + L @ rng.standard_normal(len(F))
         # Only candidates away from every point tried (5% of a range, in model
         # coordinates): the draw's minimum often sits on the incumbent's flat top, and
