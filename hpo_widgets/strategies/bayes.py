@@ -738,6 +738,7 @@ class Bayes(Strategy):
     _sample_until = 30  # GP hyperparameters while fewer trials than this have finished
     _discrete_search = False  # ablation: hill-climb discrete coordinates of the best
     _hamming = False  # ablation: one length scale per choice, overlap distance
+    _trust_region = False  # ablation: candidates in a TuRBO trust region
 
     def __init__(self, acquisition: str = "ei", *, n_initial: int | None = None,
                  kappa: float = 2.0, n_candidates: int = 1024,
@@ -982,7 +983,74 @@ class Bayes(Strategy):
 
         if size is not None and size <= 4096:
             return self._best_of_grid(space, enc, models, seen)
-        return self._optimise(space, enc, models, seen, trials, y, rng)
+        box = None
+        if self._trust_region:
+            box = self._trust_box(space, enc, gp, trials, y, finished)
+        return self._optimise(space, enc, models, seen, trials, y, rng, box)
+
+    def _trust_length(self, space: Space, y: np.ndarray, finished: np.ndarray) -> float:
+        """The side of the trust region (TuRBO's rule, replayed over the history so that
+        a resumed scan gets the same box): 0.8 of the unit cube to start, doubled after
+        3 improvements in a row, halved after max(4, ndim) trials without one, and back
+        to 0.8 once it falls below 0.5 ** 7."""
+        length, wins, losses = 0.8, 0, 0
+        start = self._n_initial(space)
+        best = math.inf
+        count = 0
+        for value, done in zip(y, finished, strict=True):
+            count += bool(done)
+            improved = value < best - 1e-3 * max(1.0, abs(best)) if math.isfinite(best) else True
+            if done and value < best:
+                best = float(value)
+            if count <= start:
+                continue
+            wins, losses = (wins + 1, 0) if improved and done else (0, losses + 1)
+            if wins == 3:
+                length, wins = min(2.0 * length, 1.6), 0
+            elif losses >= max(4, space.ndim):
+                length, losses = length / 2.0, 0
+                if length < 0.5 ** 7:
+                    length = 0.8
+        return length
+
+    def _trust_box(self, space: Space, enc: _Encoder, gp: _GP, trials: list[Trial],
+                   y: np.ndarray, finished: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+        """A box of the unit cube around the incumbent (the finished point of best
+        posterior mean), its sides along numeric parameters in proportion to their length
+        scales (TuRBO): ``(low, high, centre, length)``, or None when the incumbent cannot
+        be placed in the current space."""
+        length = self._trust_length(space, y, finished)
+        means = np.where(finished, y - gp.noise * gp.alpha, np.inf)
+        try:
+            centre = space.encode(trials[int(np.argmin(means))].params)
+        except (KeyError, TypeError, ValueError):
+            return None
+        if np.any(np.isnan(centre)):
+            return None
+        centre = np.clip(centre, 0.0, 1.0)
+        feat_col = enc.column_of_feature()
+        d = space.ndim
+        ls = np.ones(d)
+        numeric = np.zeros(d, dtype=bool)
+        for j in enc.numeric:
+            feats = np.nonzero(feat_col == j)[0]
+            if len(feats):
+                ls[j] = gp.ls[feats[0]]
+            numeric[j] = True
+        # grid-valued numbers have no continuous feature column: their length scale is
+        # read from the feature at their offset
+        for _axis, off, how, data in enc._plans:
+            if how == "grid":
+                ls[data[0]] = gp.ls[off]
+        w = np.ones(d)
+        if numeric.any():
+            lw = np.log(ls[numeric])
+            w[numeric] = np.exp(lw - lw.mean())
+        half = np.where(numeric, w * length / 2.0, 0.5)
+        low = np.where(numeric, np.clip(centre - half, 0.0, 1.0), 0.0)
+        high = np.where(numeric, np.clip(centre + half, 0.0, 1.0), 1.0)
+        return low, high, centre, length
 
     def _fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray | None = None) -> _GP:
         gp = _GP(X.shape[1], groups)
@@ -1028,7 +1096,8 @@ class Bayes(Strategy):
 
     def _optimise(self, space: Space, enc: _Encoder, models: list[tuple[_GP, float]],
                   seen: set[str],
-                  trials: list[Trial], y: np.ndarray, rng: np.random.Generator
+                  trials: list[Trial], y: np.ndarray, rng: np.random.Generator,
+                  box: tuple[np.ndarray, np.ndarray, np.ndarray, float] | None = None
                   ) -> dict[str, Any] | None:
         from scipy.stats import qmc
 
@@ -1038,6 +1107,14 @@ class Bayes(Strategy):
         sob = qmc.Sobol(d, scramble=True, seed=rng)
         m = int(math.log2(self.n_candidates))
         U = [sob.random_base2(m)]
+        if box is not None:
+            # TuRBO: the quasi-random candidates fill the trust region; a choice keeps the
+            # incumbent's value unless redrawn (more often in a larger region)
+            low, high, centre, length = box
+            S = low + (high - low) * U[0]
+            keep = (rng.random(S.shape) >= 0.5 * min(length, 1.0)) & (high - low >= 1.0)
+            keep &= np.isin(np.arange(d), enc.numeric, invert=True)[None, :]
+            U = [np.where(keep, centre[None, :], S)]
         order = np.argsort(y)[:5]
         tops = []
         for i in order:
@@ -1079,7 +1156,8 @@ class Bayes(Strategy):
         refinable = enc.relaxable if self._relax_integers else enc.continuous
         if refinable:
             starts = U[np.argsort(-scores)[:5]]
-            refined = self._refine(enc, models, starts, refinable)
+            refined = self._refine(enc, models, starts, refinable,
+                                   None if box is None else box[:2])
             Fr, _ = enc.cube(refined)
             U = np.vstack([refined, U])
             scores = np.r_[self._score(models, Fr), scores]
@@ -1139,7 +1217,8 @@ class Bayes(Strategy):
         return out
 
     def _refine(self, enc: _Encoder, models: list[tuple[_GP, float]], starts: np.ndarray,
-                refinable: list[int]) -> np.ndarray:
+                refinable: list[int],
+                box: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Batched L-BFGS-B on the ``refinable`` columns of ``starts`` (others kept);
         integer columns are moved as real numbers (the caller rounds)."""
         from scipy.optimize import minimize
@@ -1179,8 +1258,12 @@ class Bayes(Strategy):
             g = dval[:, feat_idx] * dF[:, feat_idx]
             return -float(val.sum()), -g.ravel()
 
+        bounds = [(0.0, 1.0)] * (q * c)
+        if box is not None:
+            bounds = list(zip(np.tile(box[0][cols], q), np.tile(box[1][cols], q), strict=True))
+            base[:, cols] = np.clip(base[:, cols], box[0][cols], box[1][cols])
         res = minimize(fun, base[:, cols].ravel(), jac=True, method="L-BFGS-B",
-                       bounds=[(0.0, 1.0)] * (q * c), options={"maxiter": 50})
+                       bounds=bounds, options={"maxiter": 50})
         out = base.copy()
         out[:, cols] = np.clip(res.x.reshape(q, c), 0.0, 1.0)
         return out
