@@ -452,7 +452,7 @@ class _GP:
         return nll + 0.5 * float(z @ z), g + z / self.prior_sd
 
     def fit(self, X: np.ndarray, y: np.ndarray, theta0: np.ndarray | None = None,
-            maxiter: int = 200) -> None:
+            maxiter: int = 200, restarts: int = 0) -> None:
         from scipy.optimize import minimize
 
         self.X, self.y = X, y
@@ -463,6 +463,18 @@ class _GP:
         start = min(starts, key=lambda t: self._nlp(t, D, y)[0])
         res = minimize(self._nlp, start, args=(D, y), jac=True, method="L-BFGS-B",
                        bounds=self.bounds, options={"maxiter": maxiter, "ftol": 1e-7})
+        if restarts:
+            # more starts drawn from the prior (seeded by the data size: reproducible)
+            draw = np.random.default_rng(len(y))
+            lo, hi = [b[0] for b in self.bounds], [b[1] for b in self.bounds]
+            for _ in range(restarts):
+                t0 = np.clip(self.prior_mu + self.prior_sd * draw.standard_normal(len(start)),
+                             lo, hi)
+                other = minimize(self._nlp, t0, args=(D, y), jac=True, method="L-BFGS-B",
+                                 bounds=self.bounds,
+                                 options={"maxiter": maxiter, "ftol": 1e-7})
+                if other.fun < res.fun:
+                    res = other
         self.theta = np.clip(res.x, [b[0] for b in self.bounds], [b[1] for b in self.bounds])
         self.condition(X, y)
 
@@ -739,6 +751,7 @@ class Bayes(Strategy):
     _discrete_search = False  # ablation: hill-climb discrete coordinates of the best
     _hamming = False  # ablation: one length scale per choice, overlap distance
     _trust_region = False  # ablation: candidates in a TuRBO trust region
+    _map_restarts = 0  # ablation: extra MAP fits from prior draws, early (_sample_until)
 
     def __init__(self, acquisition: str = "ei", *, n_initial: int | None = None,
                  kappa: float = 2.0, n_candidates: int = 1024,
@@ -1060,7 +1073,8 @@ class Bayes(Strategy):
             gp.condition(X, y)
             return gp
         shape = (X.shape[1], gp.ng)
-        gp.fit(X, y, self._theta.get(shape))
+        gp.fit(X, y, self._theta.get(shape),
+               restarts=self._map_restarts if len(y) < self._sample_until else 0)
         self._theta[shape] = gp.theta
         # a few recent fits: a chart reading the model between asks reuses the ask's fit
         # and does not evict it
