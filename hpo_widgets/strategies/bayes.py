@@ -665,6 +665,8 @@ class Bayes(Strategy):
     # trust region    -0.5+-0.3 / +1.9+-2.1 / +0.0+-1.0  +0.1+-0.1 / -0.9+-0.6 / -0.4+-0.6
     # discrete climb  +0.0+-0.3 / +0.9+-1.9 / +0.5+-0.7  +0.1+-0.1 / +0.3+-0.6 / -0.8+-0.6
     # overlap kernel  +0.0+-0.0 / +0.4+-0.6 / +0.1+-0.4  (not run; only sgd changes)
+    # The averaged EI again on seeds 18-29 (60 runs): -0.1+-0.1 / +0.6+-0.9 / -0.4+-0.6;
+    # over seeds 6-29 (120 runs) +0.3+-0.2 / -0.1+-0.6 / -0.7+-0.5: within noise.
     # Averaged EI: log of the mean EI over the MAP and 8 posterior draws of the
     # hyperparameters (elliptical slice sampling: the priors are Gaussian in log space)
     # while fewer than 30 trials have finished; the only one ahead at 50 on fresh seeds,
