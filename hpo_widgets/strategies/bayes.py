@@ -486,6 +486,24 @@ class _GP:
         var = self.s2 - np.einsum("ij,ij->j", v, v)
         return mu, np.sqrt(np.maximum(var, 1e-12 * self.s2))
 
+    def draw(self, Xc: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
+        """One joint draw of the latent function at the points ``Xc`` from the posterior
+        (``None`` if their covariance cannot be made positive definite, e.g. a NaN)."""
+        k, _ = _matern52(self._r2(Xc, self.X), self.s2)
+        v = self.Linv @ k.T
+        cov, _ = _matern52(self._r2(Xc, Xc), self.s2)
+        cov -= v.T @ v
+        jitter = 1e-8 * self.s2
+        for _ in range(8):  # up to a jitter of 10% of the signal's variance
+            try:
+                L = np.linalg.cholesky(cov + jitter * np.eye(len(Xc)))
+                break
+            except np.linalg.LinAlgError:
+                jitter *= 10
+        else:
+            return None
+        return k @ self.alpha + L @ rng.standard_normal(len(Xc))
+
     def predict_grad(self, Xc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Mean, std and their gradients with respect to ``Xc`` (small batches)."""
         diff = Xc[:, None, :] - self.X[None, :, :]  # (q, n, F)
@@ -992,20 +1010,9 @@ class Bayes(Strategy):
         rng = self.rng(n_seen + 7919)  # its own stream: the other proposals are unchanged
         U = qmc.Sobol(space.ndim, scramble=True, seed=rng).random_base2(9)
         F, _ = enc.cube(U)
-        k, _ = _matern52(gp._r2(F, gp.X), gp.s2)
-        v = gp.Linv @ k.T
-        cov, _ = _matern52(gp._r2(F, F), gp.s2)
-        cov -= v.T @ v
-        jitter = 1e-8 * gp.s2
-        for _ in range(8):  # the candidates' posterior covariance, made positive definite
-            try:
-                L = np.linalg.cholesky(cov + jitter * np.eye(len(F)))
-                break
-            except np.linalg.LinAlgError:
-                jitter *= 10
-        else:  # not even with a jitter of 10% of the signal: leave this one to EI
+        draw = gp.draw(F, rng)
+        if draw is None:
             return None
-        draw = k @ gp.alpha + L @ rng.standard_normal(len(F))
         # Only candidates away from every point tried (5% of a range, in model
         # coordinates): the draw's minimum often sits on the incumbent's flat top, and
         # a second near-copy is what the stall already had too many of.
