@@ -81,6 +81,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -696,7 +697,8 @@ def main(argv: list[str] | None = None) -> None:
 
     old = load_old(args.old) if args.old else None
     table = methods(args.hebo_path, old)
-    names = [m.strip() for m in args.methods.split(",") if m.strip()]
+    # commas inside brackets separate an ablation's settings, not methods
+    names = [m.strip() for m in re.split(r",(?![^\[]*\])", args.methods) if m.strip()]
     for m in names:
         if m.startswith("bayes[") and m.endswith("]"):
             table[m] = ablated(m[6:-1])
