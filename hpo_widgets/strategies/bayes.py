@@ -738,9 +738,10 @@ class Bayes(Strategy):
     # 0.0031; near-copies 35% -> 22% and 40% -> 22%: smaller gains than on the cells it
     # was chosen on, none negative.
     _stall_every = 2
-    # Interleaved initial design (``_interleave``, off at 0; see ``_design_point``):
-    # measured, not kept. The model starts once ``_model_start`` (5) trials have
-    # finished, and until all ``n_initial`` design points have been proposed, one
+    # Interleaved initial design: measured, not kept (the switches ``_interleave``,
+    # ``_model_start`` and ``_design_farthest`` are in the history at commit 0664f05).
+    # The model starts once ``_model_start`` (5) trials have finished, and until all
+    # ``n_initial`` design points have been proposed, one
     # proposal in ``_interleave`` is the next of them (the same Sobol points, spread
     # over more evaluations); with ``_design_farthest`` it is the remaining one farthest
     # from every point tried. Hoped: the early start of the 5-point design without its
@@ -765,9 +766,6 @@ class Bayes(Strategy):
     # 1.4e3, farthest 1.5e4 / 4.9e3 / 8.1e2. So one in 2 keeps the short design's
     # Rosenbrock10 cost at 50 (its gain there on the tuning tasks does not carry over),
     # and the farthest order avoids that cost but gains nothing beyond noise after 10.
-    _interleave = 0
-    _model_start = 5
-    _design_farthest = False
 
     def __init__(self, acquisition: str = "ei", *, n_initial: int | None = None,
                  kappa: float = 2.0, n_candidates: int = 1024,
@@ -976,13 +974,7 @@ class Bayes(Strategy):
         """
         n_done = sum(1 for t in history if t.status == "finished" and t.value is not None
                      and math.isfinite(float(t.value)))
-        if space.ndim == 0:
-            return self._initial.ask(space, history, pending)
-        if self._interleave:
-            point = self._design_point(space, history, pending, n_done)
-            if point is not None:
-                return point
-        elif n_done < max(2, self._n_initial(space)):
+        if space.ndim == 0 or n_done < max(2, self._n_initial(space)):
             return self._initial.ask(space, history, pending)
         size = finite_size(space, limit=4096)
         seen = tried_in(space, history, pending)
@@ -990,50 +982,6 @@ class Bayes(Strategy):
             return None
         with _one_blas_thread():
             return self._propose(space, history, pending, size, seen)
-
-    def _design_point(self, space: Space, history: Sequence[Trial],
-                      pending: Sequence[dict[str, Any]], n_done: int) -> dict[str, Any] | None:
-        """Under ``_interleave``: the design point this proposal is, or ``None`` when it
-        is the model's turn.
-
-        A design point counts as proposed once it is in the history or running (by its
-        key in the current space), so parallel asks and a resumed scan consume each one
-        once. Before ``_model_start`` trials have finished every proposal is a design
-        point (in order, as without interleaving); after that, a design point is due
-        when the model has made ``_interleave - 1`` proposals for each design point past
-        the first ``_model_start``. Design points still left when a scan run straight
-        through would have used them all are dropped (a batch that outran the schedule,
-        or a space narrowed later, does not restart the design).
-        """
-        n_init = self._n_initial(space)
-        start = max(2, min(int(self._model_start), n_init))
-        every = max(1, int(self._interleave))
-        n_asked = len(history) + len(pending)
-        if n_done >= start and n_asked >= start + every * (n_init - start):
-            return None
-        seq = self._initial.sequence(space.ndim)
-        seen = tried_in(space, history, pending)
-        design = [space.decode(seq.point(i)) for i in range(n_init)]
-        left = [p for p in design if point_key(p) not in seen]
-        if n_done < start:
-            # no model yet: the next design point, or past the design (a batch of
-            # parallel asks) the Sobol sequence as without interleaving
-            return left[0] if left else self._initial.ask(space, history, pending)
-        n_design = n_init - len(left)
-        if not left or n_asked - n_design < (every - 1) * (n_design - start + 1):
-            return None
-        if not self._design_farthest or len(left) == 1:
-            return left[0]
-        tried = []
-        for params in [t.params for t in history] + list(pending):
-            if space.contains(params):
-                tried.append(np.asarray(space.encode(params), dtype=float))
-        if not tried:
-            return left[0]
-        T = np.nan_to_num(np.array(tried), nan=0.5)
-        C = np.array([space.encode(p) for p in left], dtype=float)
-        gap = (((C[:, None, :] - T[None, :, :]) ** 2).sum(axis=2)).min(axis=1)
-        return left[int(np.argmax(gap))]
 
     def _propose(self, space: Space, history: Sequence[Trial],
                  pending: Sequence[dict[str, Any]], size: int | None,
