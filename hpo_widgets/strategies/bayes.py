@@ -376,14 +376,13 @@ class _GP:
     0.24-0.57 s per proposal against 0.035-0.05 s.
 
     Why not a torch GP (Optuna's GPSampler), scikit-optimize's or HEBO's: on real
-    tuning tasks (bench/tuning.py: 4 scikit-learn models, 6 seeds, 100 = best found,
-    0 = a median random draw) this model scored 95.5 / 98.2 at 20 / 50 evaluations,
-    Optuna's GP 94.1 / 96.3 and scikit-optimize 93.3 / 97.4 (paired over the 24 runs,
-    this model minus Optuna's GP +1.4 +- 1.0 / +1.8 +- 0.7, minus scikit-optimize
-    +2.2 +- 1.2 / +0.8 +- 0.8; minus HEBO on 6 of them +3.0 +- 1.9 / +1.8 +- 1.7),
-    while a proposal at 100 observations of a 9-parameter space took 0.06 s here
-    against 1.4 s and 2.1 s (same loaded 2-core machine, one run) and about 5 s for
-    HEBO.
+    tuning tasks (bench/tuning.py: 5 scikit-learn models, seeds 6-29, 100 = best found,
+    0 = a median random draw) this model scored 92.9 / 97.5 at 20 / 50 evaluations,
+    Optuna's GP 90.8 / 96.7 and scikit-optimize 89.3 / 96.2 (paired over the 120 runs,
+    this model minus Optuna's GP +2.1 +- 1.0 / +0.8 +- 0.5, minus scikit-optimize
+    +3.6 +- 0.9 / +1.3 +- 0.4; minus HEBO on 20 of them, seeds 6-9, +0.8 +- 2.4 /
+    -0.3 +- 2.0), while a proposal at 100 observations of a 9-parameter space takes
+    ~0.03 s here against 0.6 s and 1.2 s, and about 3 s for HEBO.
     """
 
     NOISE_MIN = 1e-6
