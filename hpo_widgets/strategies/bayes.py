@@ -602,6 +602,72 @@ def _yeojohnson_lambda(x: np.ndarray) -> float:
     return float(_LAMBDAS[int(np.argmax(ll))])
 
 
+def _bad_half(ref: np.ndarray, compress_only: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """A monotone map of the worse half of the values (to minimise) onto the scale of
+    the better half, as knots ``(raw, warped)``; ``None`` when it would change nothing.
+
+    The better half (at or below the median) is kept as it is: that is where the
+    optimum is and where differences matter. A value above the median is moved to
+    ``median + sd * q``, where ``q`` is the standard normal quantile of its rank among
+    all values and ``sd`` the root-mean-square distance of the better half from the
+    median (a Gaussian's deviation, read off its good side only). One diverged trial
+    (a learning rate that makes a loss explode by 10^4) then sits where the next-worst
+    rank would sit on a bell curve, instead of squeezing every other value into a
+    sliver the model reads as noise. With ``compress_only`` a value is never moved
+    further from the median than it was (light tails stay as they are).
+    """
+    from scipy.special import ndtri
+
+    n = len(ref)
+    if n < 4:
+        return None
+    xs = np.sort(ref)
+    med = float(np.median(xs))
+    good = xs[xs <= med]
+    sd = float(np.sqrt(np.mean((good - med) ** 2)))
+    if not (sd > 0 and math.isfinite(sd)):
+        return None
+    # average rank of each sorted value (ties share it), as a probability
+    lo = np.searchsorted(xs, xs, side="left")
+    hi = np.searchsorted(xs, xs, side="right")
+    p = (lo + hi) / (2.0 * n)
+    ws = np.where(xs > med, med + sd * ndtri(np.clip(p, 0.5, 1.0 - 0.25 / n)), xs)
+    if compress_only:
+        ws = np.minimum(ws, xs)
+    ws = np.maximum.accumulate(ws)
+    if np.allclose(ws, xs):
+        return None
+    return xs, ws
+
+
+def _far_out(ref: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """Knots that cap values further than ``k`` deviations of the better half above the
+    median (see ``_bad_half``) at that fence, keeping their order by a log step."""
+    n = len(ref)
+    if n < 4:
+        return None
+    xs = np.sort(ref)
+    med = float(np.median(xs))
+    good = xs[xs <= med]
+    sd = float(np.sqrt(np.mean((good - med) ** 2)))
+    if not (sd > 0 and math.isfinite(sd)):
+        return None
+    fence = med + k * sd
+    if xs[-1] <= fence:
+        return None
+    ws = np.where(xs > fence, fence + sd * np.log1p(np.maximum(xs - fence, 0.0) / sd), xs)
+    return xs, ws
+
+
+def _apply_knots(y: np.ndarray, xs: np.ndarray, ws: np.ndarray) -> np.ndarray:
+    """The piecewise-linear map through the knots ``(xs, ws)``, identity below them and
+    shifted identity above (the values tried span the knots; pruned or imputed values
+    may lie beyond)."""
+    y = np.asarray(y, dtype=float)
+    out = np.interp(y, xs, ws)
+    return np.where(y > xs[-1], ws[-1] + (y - xs[-1]), np.where(y < xs[0], y, out))
+
+
 # ----------------------------------------------------------------------------------
 # The strategy
 # ----------------------------------------------------------------------------------
@@ -703,6 +769,8 @@ class Bayes(Strategy):
     # kernel: one length scale per choice, distance 1 between two different values.
     _relax_integers = False
     _bound_candidates = False
+    _bad_half: str | bool = False  # ablation: "full" or "compress" (see _bad_half())
+    _far_out: float = 0.0  # ablation: cap values this many deviations out (_far_out())
     # Stagnation (``_stall_every``, on; see ``_stall_sample``): late in long scans EI
     # kept proposing near-copies of its incumbent. bench/honest.py's digits task (RBF
     # SVC: C, gamma, class weight, decision threshold), 100 trials, seeds 8-15 x 2
@@ -864,6 +932,15 @@ class Bayes(Strategy):
         """Transform and standardise with statistics of the finished values only (the
         map is kept in ``_ymap`` so that :meth:`predict` can undo it)."""
         pre: tuple[float, float, float] | None = None
+        knots = None
+        if self.transform == "power" and self._far_out:
+            knots = _far_out(ref, float(self._far_out))
+            if knots is not None:
+                y, ref = _apply_knots(y, *knots), _apply_knots(ref, *knots)
+        elif self.transform == "power" and self._bad_half:
+            knots = _bad_half(ref, self._bad_half == "compress")
+            if knots is not None:
+                y, ref = _apply_knots(y, *knots), _apply_knots(ref, *knots)
         if self.transform == "power" and len(ref) >= 3 and np.ptp(ref) > 0:
             m, s = float(ref.mean()), float(ref.std())
             lam = _yeojohnson_lambda((ref - m) / s)
@@ -872,16 +949,19 @@ class Bayes(Strategy):
             pre = (m, s, lam)
         m, s = float(ref.mean()), float(ref.std())
         s = s if s > 0 else 1.0
-        self._ymap = (pre, m, s)
+        self._ymap = (pre, m, s, knots)
         return (y - m) / s
 
     def _unstandardise(self, z: np.ndarray) -> np.ndarray:
         """Objective values (in the user's direction) of model targets ``z``."""
-        pre, m, s = self._ymap
+        pre, m, s, knots = self._ymap
         y = np.asarray(z, dtype=float) * s + m
         if pre is not None:
             m0, s0, lam = pre
             y = _yeojohnson_inverse(y, lam) * s0 + m0
+        if knots is not None:
+            xs, ws = knots
+            y = _apply_knots(y, ws, xs)
         return y if self.minimize else -y
 
     # -- what the model believes (for charts) ---------------------------------------------
