@@ -611,7 +611,7 @@ def _far_out(ref: np.ndarray, k: float) -> tuple[np.ndarray, np.ndarray] | None:
     cannot inflate it); a value more than ``k`` of those above the median is moved to
     the fence at ``k`` plus the log of how far beyond it was, which keeps the order of
     the bad values and the better half exactly as it is. Why: a training run that
-    diverges returns a loss 10^4-10^6 times the others' spread. Standardising with it
+    diverges can return a loss 10^4-10^6 times the others' spread. Standardising with it
     squeezed every other value into a sliver the model read as noise, and the search
     went random (bench/tuning.py's gradient boosting task: one MSE of 1.2e7 among
     3e3-6e3 made the next 23 proposals scatter over the space).
@@ -749,7 +749,7 @@ class Bayes(Strategy):
     # 4-parameter learning-rate problem whose loss is 1e7 above lr 0.2 (8 seeds, 40
     # trials) the best loss was 0.2-0.5 on 6 seeds against ~2e-5 with the fence at 30 or
     # 100 (300: 2e-2-2e-5, 1000: no better than none). bench/tuning.py, seeds 6-29 (120
-    # runs; 100 = best of the four and random), this model without it minus with it at
+    # runs; 100 = best of the three settings and random), without it minus with it at
     # 10 / 20 / 50 evaluations: fence 100 -0.0+-0.0 / +0.0+-0.1 / -0.3+-0.2 (sgd 96.6 ->
     # 98.3 at 50, gbr 97.9 -> 98.2; in most runs nothing is that far out and nothing
     # changes), fence 30 -0.0+-0.0 / +0.0+-0.2 / -0.8+-0.3. bench/efficiency.py, 20
