@@ -377,11 +377,12 @@ class _GP:
 
     Why not a torch GP (Optuna's GPSampler), scikit-optimize's or HEBO's: on real
     tuning tasks (bench/tuning.py: 5 scikit-learn models, seeds 6-29, 100 = best found,
-    0 = a median random draw) this model scored 92.9 / 97.5 at 20 / 50 evaluations,
-    Optuna's GP 90.8 / 96.7 and scikit-optimize 89.3 / 96.2 (paired over the 120 runs,
-    this model minus Optuna's GP +2.1 +- 1.0 / +0.8 +- 0.5, minus scikit-optimize
-    +3.6 +- 0.9 / +1.3 +- 0.4; minus HEBO on 20 of them, seeds 6-9, +0.8 +- 2.4 /
-    -0.3 +- 2.0), while a proposal at 100 observations of a 9-parameter space takes
+    0 = a median random draw) this model scored 92.9 / 97.9 at 20 / 50 evaluations,
+    Optuna's GP 90.7 / 96.7 and scikit-optimize 89.3 / 96.2 (paired over the 120 runs,
+    this model minus Optuna's GP +2.2 +- 1.0 / +1.1 +- 0.5, minus scikit-optimize
+    +3.6 +- 0.9 / +1.7 +- 0.4; over 240 runs, seeds 6-53, minus Optuna's GP +1.3 +- 0.6
+    / +1.2 +- 0.3; minus HEBO on 30 of them, seeds 6-11, +1.7 +- 1.7 / +0.7 +- 1.4),
+    while a proposal at 100 observations of a 9-parameter space takes
     ~0.03 s here against 0.6 s and 1.2 s, and about 3 s for HEBO.
     """
 
