@@ -802,7 +802,7 @@ def main(argv: list[str] | None = None) -> None:
                 se = d.std(ddof=1) / math.sqrt(len(d)) if len(d) > 1 else float("nan")
                 out.append(f"{d.mean():+.1f} +- {se:.1f}")
             print(f"| {m} | " + " | ".join(out) + " |")
-        if "bayes-b4" in names and 48 in budgets:
+        if "bayes-b4" in names and "bayes" in names and 48 in budgets:
             d = np.array([score[(t, s, "bayes-b4", 48)] - score[(t, s, "bayes", 48)]
                           for t, s in cells])
             print(f"\nBatches of 4 (n_jobs=4) minus sequential at 48 evaluations: "
