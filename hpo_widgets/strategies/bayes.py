@@ -800,6 +800,11 @@ class Bayes(Strategy):
     # 0.0031; near-copies 35% -> 22% and 40% -> 22%: smaller gains than on the cells it
     # was chosen on, none negative.
     _stall_every = 2
+    # Noise prior of the GP (centre and sd of log noise variance, standardised targets)
+    # and EI's incumbent ("mean": best posterior mean at a finished point; "observed").
+    _noise_mu = -9.0
+    _noise_sd = 3.0
+    _incumbent = "mean"
     # Interleaved initial design: measured, not kept (the switches ``_interleave``,
     # ``_model_start`` and ``_design_farthest`` are in the history at commit 0664f05).
     # The model starts once ``_model_start`` (5) trials have finished, and until all
@@ -1069,6 +1074,8 @@ class Bayes(Strategy):
         # Incumbent: the best posterior mean at a finished point (the best observed value
         # itself when the objective is noise-free; robust to a lucky draw when it is not).
         best = float(np.min((y - gp.noise * gp.alpha)[finished]))
+        if self._incumbent == "observed":
+            best = float(np.min(y[finished]))
         if pending:
             Xp = enc.params(list(pending))
             liar = float(np.mean(y[finished]))
@@ -1131,6 +1138,8 @@ class Bayes(Strategy):
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> _GP:
         gp = _GP(X.shape[1])
+        gp.prior_mu[-1], gp.prior_sd[-1] = float(self._noise_mu), float(self._noise_sd)
+        gp.theta = gp.default_theta()
         key = f"{X.shape}:{hash(X.tobytes())}:{hash(y.tobytes())}"
         if key in self._fits:  # same data as a previous ask: same model, same proposal
             gp.theta = self._fits[key]
