@@ -800,6 +800,7 @@ class Bayes(Strategy):
     # 0.0031; near-copies 35% -> 22% and 40% -> 22%: smaller gains than on the cells it
     # was chosen on, none negative.
     _stall_every = 2
+    _ls_sd = 0.75  # sd (in log) of the length scales' prior
     # Measured and not kept (switches ``_noise_mu`` / ``_noise_sd`` and ``_incumbent`` at
     # commit 9b5f20f; ``transform`` is public). On fresh seeds 30-77 Optuna's GP gains
     # more than this model between 10 and 20 evaluations on the 9-parameter tasks (mlp
@@ -1142,6 +1143,7 @@ class Bayes(Strategy):
 
     def _fit(self, X: np.ndarray, y: np.ndarray) -> _GP:
         gp = _GP(X.shape[1])
+        gp.prior_sd[:-2] = float(self._ls_sd)
         key = f"{X.shape}:{hash(X.tobytes())}:{hash(y.tobytes())}"
         if key in self._fits:  # same data as a previous ask: same model, same proposal
             gp.theta = self._fits[key]
